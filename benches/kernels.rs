@@ -1,0 +1,218 @@
+//! Distance-kernel benchmark: every instruction set this CPU has, the plain scalar loop, and
+//! the `simsimd` crate (the kernels usearch uses), for L2² and inner product, one-to-one and
+//! one-to-many, at the dimensions of common embedding and descriptor sets.
+//!
+//! Run: `cargo bench --bench kernels` (add a criterion filter such as `-- l2sq/one` to narrow
+//! it). After the measurements it prints the build and CPU facts and a table of median
+//! ns/call, GFLOP/s and ratios, read from criterion's own estimates of this run.
+//!
+//! FLOPs counted per element: 3 for L2² (sub, mul, add), 2 for the dot product (mul, add).
+//!
+//! One-to-one: two vectors that stay in L1, so this measures the arithmetic and call overhead.
+//! One-to-many: 32 random rows (a layer-0 neighbour list at M = 16) out of a 256 MiB table
+//! padded like the index's (stride = dim rounded up to 16 floats), a different list each
+//! call, so rows mostly come from DRAM as in a real search; our kernels prefetch the rows
+//! ahead, simsimd is called once per row.
+
+use aligned_vec::{AVec, ConstAlign};
+use criterion::{BenchmarkId, Criterion, Throughput};
+use hnswx::kernels::{self, Choice, Isa, Metric, Rows};
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use simsimd::SpatialSimilarity;
+use std::hint::black_box;
+use std::time::Duration;
+
+const DIMS: [usize; 9] = [32, 96, 100, 128, 256, 384, 768, 960, 1536];
+const MANY_TABLE_BYTES: usize = 256 << 20;
+const MANY_IDS: usize = 32;
+const MANY_LISTS: usize = 4096;
+
+fn random_vec(rng: &mut Xoshiro256PlusPlus, n: usize) -> AVec<f32, ConstAlign<64>> {
+    AVec::from_iter(
+        64,
+        (0..n).map(|_| (rng.next_u32() >> 8) as f32 / (1u32 << 23) as f32 - 1.0),
+    )
+}
+
+fn ours() -> Vec<Isa> {
+    Isa::ALL.into_iter().filter(|i| i.is_available()).collect()
+}
+
+fn flops(metric: Metric, dim: usize) -> u64 {
+    match metric {
+        Metric::L2 => 3 * dim as u64,
+        _ => 2 * dim as u64,
+    }
+}
+
+fn simsimd_distance(metric: Metric, a: &[f32], b: &[f32]) -> f64 {
+    match metric {
+        Metric::L2 => f32::l2sq(a, b).unwrap(),
+        _ => 1.0 - f32::dot(a, b).unwrap(),
+    }
+}
+
+fn group_name(metric: Metric, mode: &str) -> String {
+    let m = if metric == Metric::L2 { "l2sq" } else { "ip" };
+    format!("{m}/{mode}")
+}
+
+fn configure(c: &mut Criterion) -> Criterion {
+    std::mem::take(c)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_millis(700))
+        .sample_size(20)
+}
+
+fn one_to_one(c: &mut Criterion, metric: Metric) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(1);
+    let mut group = c.benchmark_group(group_name(metric, "one"));
+    for dim in DIMS {
+        let a = random_vec(&mut rng, dim);
+        let b = random_vec(&mut rng, dim);
+        group.throughput(Throughput::Elements(flops(metric, dim)));
+        for isa in ours() {
+            let k = kernels::select(Choice::Force(isa)).unwrap().metric(metric);
+            group.bench_with_input(BenchmarkId::new(isa.name(), dim), &dim, |bench, _| {
+                bench.iter(|| k.distance(black_box(&a), black_box(&b)))
+            });
+        }
+        group.bench_with_input(BenchmarkId::new("simsimd", dim), &dim, |bench, _| {
+            bench.iter(|| simsimd_distance(metric, black_box(&a), black_box(&b)))
+        });
+    }
+    group.finish();
+}
+
+fn one_to_many(c: &mut Criterion, metric: Metric) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(2);
+    let mut group = c.benchmark_group(group_name(metric, "many"));
+    for dim in DIMS {
+        let stride = dim.div_ceil(16) * 16;
+        let n = MANY_TABLE_BYTES / (stride * 4);
+        let table = random_vec(&mut rng, n * stride);
+        let rows = Rows::new(&table, dim, stride).unwrap();
+        let q = random_vec(&mut rng, dim);
+        let lists: Vec<u32> = (0..MANY_IDS * MANY_LISTS)
+            .map(|_| (rng.next_u64() % n as u64) as u32)
+            .collect();
+        let mut out = vec![0.0f32; MANY_IDS];
+        group.throughput(Throughput::Elements(flops(metric, dim) * MANY_IDS as u64));
+        for isa in ours() {
+            let k = kernels::select(Choice::Force(isa)).unwrap().metric(metric);
+            let mut next = lists.chunks_exact(MANY_IDS).cycle();
+            group.bench_with_input(BenchmarkId::new(isa.name(), dim), &dim, |bench, _| {
+                bench.iter(|| {
+                    k.distances(black_box(&q), rows, next.next().unwrap(), &mut out);
+                    black_box(&out);
+                })
+            });
+        }
+        let mut next = lists.chunks_exact(MANY_IDS).cycle();
+        group.bench_with_input(BenchmarkId::new("simsimd", dim), &dim, |bench, _| {
+            bench.iter(|| {
+                for (o, &id) in out.iter_mut().zip(next.next().unwrap()) {
+                    *o = simsimd_distance(metric, black_box(&q), rows.row(id as usize).unwrap()) as f32;
+                }
+                black_box(&out);
+            })
+        });
+    }
+    group.finish();
+}
+
+/// Median time in ns of one criterion benchmark of this run, from its `estimates.json`.
+fn median_ns(group: &str, function: &str, dim: usize) -> Option<f64> {
+    let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
+    let path = format!(
+        "{dir}/criterion/{}/{function}/{dim}/new/estimates.json",
+        group.replace('/', "_")
+    );
+    let text = std::fs::read_to_string(path).ok()?;
+    let v: serde_json::Value = serde_json::from_str(&text).ok()?;
+    v["median"]["point_estimate"].as_f64()
+}
+
+fn report() {
+    let info = hnswx::build_info();
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    println!("\n## Kernel benchmark report\n");
+    println!("cpu:       {cpu}");
+    println!(
+        "dispatch:  auto = {} (available: {})",
+        kernels::auto().isa(),
+        ours().iter().map(|i| i.name()).collect::<Vec<_>>().join(", ")
+    );
+    let caps = simsimd::capabilities::uses_sapphire()
+        .then_some("sapphire")
+        .or(simsimd::capabilities::uses_genoa().then_some("genoa"))
+        .or(simsimd::capabilities::uses_ice().then_some("ice"))
+        .or(simsimd::capabilities::uses_skylake().then_some("skylake (AVX-512)"))
+        .or(simsimd::capabilities::uses_haswell().then_some("haswell (AVX2)"))
+        .or(simsimd::capabilities::uses_neon().then_some("neon"))
+        .unwrap_or("serial");
+    println!("simsimd:   highest backend this CPU allows: {caps}");
+    println!("{info}\n");
+    let best = kernels::auto().isa().name();
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        for mode in ["one", "many"] {
+            let group = group_name(metric, mode);
+            let calls = if mode == "one" { 1.0 } else { MANY_IDS as f64 };
+            let mut cols: Vec<&str> = ours().iter().map(|i| i.name()).collect();
+            cols.push("simsimd");
+            println!(
+                "### {group} (median ns per {}; GFLOP/s in brackets)\n",
+                if mode == "one" { "call" } else { "32-row call" }
+            );
+            print!("| dim |");
+            for c in &cols {
+                print!(" {c} |");
+            }
+            println!(" avx2 / simsimd | {best} / simsimd | {best} / scalar |");
+            print!("|---:|");
+            for _ in 0..cols.len() + 3 {
+                print!("---:|");
+            }
+            println!();
+            for dim in DIMS {
+                print!("| {dim} |");
+                for c in &cols {
+                    match median_ns(&group, c, dim) {
+                        Some(ns) => print!(" {ns:.1} ({:.1}) |", flops(metric, dim) as f64 * calls / ns),
+                        None => print!(" – |"),
+                    }
+                }
+                let ratio = |num: &str, den: &str| match (median_ns(&group, num, dim), median_ns(&group, den, dim)) {
+                    (Some(a), Some(b)) => format!("{:.2}×", b / a),
+                    _ => "–".to_string(),
+                };
+                println!(
+                    " {} | {} | {} |",
+                    ratio("avx2", "simsimd"),
+                    ratio(best, "simsimd"),
+                    ratio(best, "scalar")
+                );
+            }
+            println!("\n(ratios are speed-ups: how many times faster the first is than the second)\n");
+        }
+    }
+}
+
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    c = configure(&mut c);
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        one_to_one(&mut c, metric);
+        one_to_many(&mut c, metric);
+    }
+    c.final_summary();
+    report();
+}

@@ -1,0 +1,70 @@
+//! AVX2 + FMA: 8 lanes per register; the tail is read with a masked load.
+
+use crate::arch::generic::F32Vector;
+use crate::Isa;
+use core::arch::x86_64::*;
+
+/// A `__m256` (8 × f32).
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2(__m256);
+
+// SAFETY (for every method below): the trait's contract requires the CPU to have AVX2 and
+// FMA and the call to be inlined into a function compiled with those features; pointers are
+// valid for the reads stated by the trait.
+impl F32Vector for Avx2 {
+    const LANES: usize = 8;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: see the impl's comment.
+        Avx2(unsafe { _mm256_setzero_ps() })
+    }
+
+    #[inline(always)]
+    unsafe fn load(p: *const f32) -> Self {
+        // SAFETY: 8 readable floats at `p`; `loadu` has no alignment requirement.
+        Avx2(unsafe { _mm256_loadu_ps(p) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_partial(p: *const f32, n: usize) -> Self {
+        debug_assert!(n < 8);
+        // SAFETY: lane i is loaded only when i < n, and `n` floats at `p` are readable;
+        // VMASKMOVPS does not touch (or fault on) masked-off lanes.
+        unsafe {
+            let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            Avx2(_mm256_maskload_ps(p, mask))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        Avx2(unsafe { _mm256_add_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn sub(self, b: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        Avx2(unsafe { _mm256_sub_ps(self.0, b.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn mul_add(self, b: Self, acc: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        Avx2(unsafe { _mm256_fmadd_ps(self.0, b.0, acc.0) })
+    }
+
+    #[inline(always)]
+    unsafe fn sum(self) -> f32 {
+        // SAFETY: see the impl's comment.
+        unsafe {
+            let s = _mm_add_ps(_mm256_castps256_ps128(self.0), _mm256_extractf128_ps::<1>(self.0));
+            let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+            let s = _mm_add_ss(s, _mm_shuffle_ps::<0b01>(s, s));
+            _mm_cvtss_f32(s)
+        }
+    }
+}
+
+crate::arch::instantiate!(Isa::Avx2, Avx2, "avx2,fma");

@@ -1,0 +1,40 @@
+//! `f64` reference implementations, the ground truth the kernels are tested against, and the
+//! rounding-error bound the tests allow.
+
+/// `Σ (aᵢ − bᵢ)²`, each term and the sum in `f64`.
+///
+/// # Panics
+/// If `a` and `b` differ in length.
+pub fn l2sq(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 - y as f64).powi(2)).sum()
+}
+
+/// `Σ aᵢ·bᵢ` in `f64` (exact products: two 24-bit significands fit in 53 bits).
+///
+/// # Panics
+/// If `a` and `b` differ in length.
+pub fn dot(a: &[f32], b: &[f32]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum()
+}
+
+/// `Σ |aᵢ·bᵢ|`: the scale of the rounding error of an `f32` dot product.
+pub fn dot_magnitude(a: &[f32], b: &[f32]) -> f64 {
+    a.iter().zip(b).map(|(&x, &y)| (x as f64 * y as f64).abs()).sum()
+}
+
+/// Largest error an `f32` sum of `n` terms whose absolute values add up to `magnitude` may
+/// have, whatever the summation order, with or without FMA:
+/// `(n + 4)·u·magnitude + (n + 4)·2⁻¹⁴⁹`, with `u = 2⁻²⁴`.
+///
+/// Why: each of the `n − 1` additions rounds a partial sum (relative error ≤ u of a value
+/// ≤ `magnitude`); each product (and, for L2, the difference before squaring: `(1+u)² ≈ 1+2u`)
+/// adds ≤ 2u of its own term; the final conversion one more u. Products that fall into the
+/// subnormal range round with an absolute error ≤ 2⁻¹⁵⁰ instead, hence the second part.
+/// Splitting the sum into lanes and partial sums only shortens the chains of additions.
+pub fn error_bound(n: usize, magnitude: f64) -> f64 {
+    let u = f64::powi(2.0, -24);
+    let tiny = f64::powi(2.0, -149);
+    (n as f64 + 4.0) * (u * magnitude + tiny)
+}

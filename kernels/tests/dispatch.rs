@@ -1,0 +1,111 @@
+//! Choosing kernels: detection, forcing by name, and errors for what the CPU lacks.
+
+use hnswx_kernels::{auto, select, Choice, Error, Isa, Metric, Rows};
+
+#[test]
+fn auto_picks_the_best_available_and_caches_it() {
+    let k = auto();
+    assert_eq!(k.isa(), Isa::detect());
+    assert!(k.isa().is_available());
+    assert!(std::ptr::eq(k, auto()), "auto() must return the same cached table");
+    assert!(std::ptr::eq(k, select(Choice::Auto).unwrap()));
+}
+
+#[test]
+fn every_available_isa_can_be_forced_and_others_are_errors() {
+    for isa in Isa::ALL {
+        match (isa.availability(), select(Choice::Force(isa))) {
+            (Ok(()), Ok(k)) => assert_eq!(k.isa(), isa),
+            (Err(reason), Err(e)) => {
+                assert_eq!(e, Error::Unsupported { isa, reason });
+                assert!(e.to_string().contains(isa.name()), "{e}");
+            }
+            (a, s) => panic!("{isa}: availability {a:?} but select {:?}", s.map(|k| k.isa())),
+        }
+    }
+    // Whatever the machine, some instruction set is foreign to it.
+    #[cfg(target_arch = "x86_64")]
+    assert!(matches!(
+        select(Choice::Force(Isa::Neon)),
+        Err(Error::Unsupported { isa: Isa::Neon, .. })
+    ));
+    #[cfg(target_arch = "aarch64")]
+    assert!(matches!(
+        select(Choice::Force(Isa::Avx2)),
+        Err(Error::Unsupported { isa: Isa::Avx2, .. })
+    ));
+}
+
+#[test]
+fn kernel_names_parse_like_the_environment_variable() {
+    assert_eq!(Choice::parse("").unwrap(), Choice::Auto);
+    assert_eq!(Choice::parse(" Auto ").unwrap(), Choice::Auto);
+    for isa in Isa::ALL {
+        assert_eq!(Choice::parse(isa.name()).unwrap(), Choice::Force(isa));
+        assert_eq!(Choice::parse(&isa.name().to_uppercase()).unwrap(), Choice::Force(isa));
+        assert_eq!(isa.to_string().parse::<Isa>().unwrap(), isa);
+    }
+    let err = Choice::parse("avx3").unwrap_err();
+    assert_eq!(err, Error::UnknownKernel("avx3".into()));
+    assert!(
+        err.to_string().contains("avx512"),
+        "the message lists the valid names: {err}"
+    );
+}
+
+#[test]
+fn the_environment_variable_selects_kernels() {
+    // Run as a child process so the variable is never mutated inside this multi-threaded test
+    // binary (std::env::set_var is not thread-safe).
+    if let Ok(expect) = std::env::var("HNSWX_KERNEL_CHILD_EXPECT") {
+        let got = hnswx_kernels::from_env();
+        match expect.as_str() {
+            "error" => assert!(got.is_err(), "expected an error, got {:?}", got.map(|k| k.isa())),
+            name => assert_eq!(got.unwrap().isa().name(), name),
+        }
+        return;
+    }
+    let exe = std::env::current_exe().unwrap();
+    let foreign = if cfg!(target_arch = "aarch64") { "avx2" } else { "neon" };
+    for (value, expect) in [
+        ("scalar", "scalar"),
+        ("portable", "portable"),
+        ("bogus", "error"),
+        (foreign, "error"),
+    ] {
+        let status = std::process::Command::new(&exe)
+            .args([
+                "--exact",
+                "the_environment_variable_selects_kernels",
+                "--test-threads=1",
+            ])
+            .env("HNSWX_KERNEL", value)
+            .env("HNSWX_KERNEL_CHILD_EXPECT", expect)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "HNSWX_KERNEL={value} should give {expect}");
+    }
+}
+
+#[test]
+fn rows_reject_shapes_that_do_not_fit() {
+    let data = [0.0f32; 12];
+    assert!(Rows::new(&data, 0, 4).is_err());
+    assert!(Rows::new(&data, 5, 4).is_err());
+    assert!(Rows::new(&data, 5, 5).is_err()); // 12 = 2·5 + 2: not whole rows
+    let r = Rows::new(&data, 3, 4).unwrap();
+    assert_eq!((r.len(), r.dim(), r.stride()), (3, 3, 4));
+    assert!(r.row(2).is_some() && r.row(3).is_none() && r.row(usize::MAX).is_none());
+    // The last row may omit its padding: 2 rows of dim 3 at stride 4 in 7 floats.
+    assert_eq!(Rows::new(&data[..7], 3, 4).unwrap().len(), 2);
+}
+
+#[test]
+#[should_panic(expected = "out of range")]
+fn one_to_many_rejects_an_id_past_the_table() {
+    let data = [0.0f32; 8];
+    let rows = Rows::new(&data, 4, 4).unwrap();
+    let mut out = [0.0f32; 1];
+    auto().metric(Metric::L2).distances(&[0.0; 4], rows, &[2], &mut out);
+}
