@@ -54,41 +54,6 @@ fn kernel_names_parse_like_the_environment_variable() {
 }
 
 #[test]
-fn the_environment_variable_selects_kernels() {
-    // Run as a child process so the variable is never mutated inside this multi-threaded test
-    // binary (std::env::set_var is not thread-safe).
-    if let Ok(expect) = std::env::var("HNSWX_KERNEL_CHILD_EXPECT") {
-        let got = hnswx_kernels::from_env();
-        match expect.as_str() {
-            "error" => assert!(got.is_err(), "expected an error, got {:?}", got.map(|k| k.isa())),
-            name => assert_eq!(got.unwrap().isa().name(), name),
-        }
-        return;
-    }
-    let exe = std::env::current_exe().unwrap();
-    let foreign = if cfg!(target_arch = "aarch64") { "avx2" } else { "neon" };
-    for (value, expect) in [
-        ("scalar", "scalar"),
-        ("portable", "portable"),
-        ("bogus", "error"),
-        (foreign, "error"),
-    ] {
-        let status = std::process::Command::new(&exe)
-            .args([
-                "--exact",
-                "the_environment_variable_selects_kernels",
-                "--test-threads=1",
-            ])
-            .env("HNSWX_KERNEL", value)
-            .env("HNSWX_KERNEL_CHILD_EXPECT", expect)
-            .stdout(std::process::Stdio::null())
-            .status()
-            .unwrap();
-        assert!(status.success(), "HNSWX_KERNEL={value} should give {expect}");
-    }
-}
-
-#[test]
 fn rows_reject_shapes_that_do_not_fit() {
     let data = [0.0f32; 12];
     assert!(Rows::new(&data, 0, 4).is_err());
