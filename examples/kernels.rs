@@ -62,9 +62,9 @@ fn main() {
     println!("\nL2² one-to-one, median ns per call (GFLOP/s, 3 flops per element):\n");
     print!("| kernel   |");
     for d in dims {
-        print!(" dim {d:<5} |");
+        print!(" dim {d:<9} |");
     }
-    println!("\n|----------|{}", "-------------|".repeat(dims.len()));
+    println!("\n|----------|{}", "---------------|".repeat(dims.len()));
     for isa in Isa::ALL.into_iter().filter(|i| i.is_available()) {
         let k = kernels::select(Choice::Force(isa))
             .expect("available")
@@ -74,7 +74,7 @@ fn main() {
             let a: Vec<f32> = (0..d).map(|i| (i as f32 * 0.37).sin()).collect();
             let b: Vec<f32> = (0..d).map(|i| (i as f32 * 0.11).cos()).collect();
             let ns = ns_per_call(|| k.distance(black_box(&a), black_box(&b)));
-            print!(" {:>5.1} ({:>4.1}) |", ns, 3.0 * d as f64 / ns);
+            print!(" {:>5.1} ({:>5.1}) |", ns, 3.0 * d as f64 / ns);
         }
         println!();
     }
