@@ -20,3 +20,8 @@ mod build_info;
 pub use build_info::{build_info, BuildInfo};
 pub use hnswx_kernels as kernels;
 pub use hnswx_kernels::{Isa, Metric};
+
+/// The README's Rust examples, compiled and run as doctests so they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
