@@ -50,25 +50,35 @@ fn prefetch_line(p: *const u8) {
 /// target features; the generic code is inlined into them.
 macro_rules! instantiate {
     ($isa:expr, $vector:ty $(, $feature:literal)?) => {
-        use $crate::arch::generic;
-
         $(#[target_feature(enable = $feature)])?
+        #[inline]
         unsafe fn l2sq(a: *const f32, b: *const f32, n: usize) -> f32 {
-            // SAFETY: the table below is handed out only after the CPU was found to have
-            // this instruction set; pointer validity is the caller's (see `OneToOneFn`).
-            unsafe { generic::l2sq::<$vector>(a, b, n) }
+            // SAFETY: the table is handed out only after the CPU was found to have this
+            // instruction set; pointer validity is the caller's (see `OneToOneFn`).
+            unsafe { $crate::arch::generic::l2sq::<$vector>(a, b, n) }
         }
 
         $(#[target_feature(enable = $feature)])?
+        #[inline]
         unsafe fn dot(a: *const f32, b: *const f32, n: usize) -> f32 {
             // SAFETY: as for `l2sq`.
-            unsafe { generic::dot::<$vector>(a, b, n) }
+            unsafe { $crate::arch::generic::dot::<$vector>(a, b, n) }
         }
 
+        $crate::arch::table!($isa, l2sq, dot $(, $feature)?);
+    };
+}
+pub(crate) use instantiate;
+
+/// Given one instruction set's one-to-one `l2sq` and `dot` (functions in scope with the
+/// [`crate::OneToOneFn`] signature), defines the inner-product distance, the one-to-many
+/// kernels and the `KERNELS` table, all compiled with the same target features.
+macro_rules! table {
+    ($isa:expr, $l2sq:ident, $dot:ident $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
         unsafe fn ip(a: *const f32, b: *const f32, n: usize) -> f32 {
-            // SAFETY: as for `l2sq`.
-            1.0 - unsafe { generic::dot::<$vector>(a, b, n) }
+            // SAFETY: same contract as `dot`, forwarded from the caller.
+            1.0 - unsafe { $dot(a, b, n) }
         }
 
         $(#[target_feature(enable = $feature)])?
@@ -82,12 +92,7 @@ macro_rules! instantiate {
             out: *mut f32,
         ) {
             // SAFETY: instruction set as for `l2sq`; pointers are the caller's (`OneToManyFn`).
-            unsafe {
-                generic::gather(
-                    |a, b, n| generic::l2sq::<$vector>(a, b, n),
-                    q, base, stride, dim, ids, count, out,
-                )
-            }
+            unsafe { $crate::arch::generic::gather(|a, b, n| $l2sq(a, b, n), q, base, stride, dim, ids, count, out) }
         }
 
         $(#[target_feature(enable = $feature)])?
@@ -101,20 +106,15 @@ macro_rules! instantiate {
             out: *mut f32,
         ) {
             // SAFETY: as for `l2sq_many`.
-            unsafe {
-                generic::gather(
-                    |a, b, n| 1.0 - generic::dot::<$vector>(a, b, n),
-                    q, base, stride, dim, ids, count, out,
-                )
-            }
+            unsafe { $crate::arch::generic::gather(|a, b, n| ip(a, b, n), q, base, stride, dim, ids, count, out) }
         }
 
         /// This instruction set's f32 kernels. Only reachable through `crate::select`,
         /// which checks the CPU first.
         pub(crate) static KERNELS: $crate::Kernels<f32> = $crate::Kernels {
             isa: $isa,
-            l2sq,
-            dot,
+            l2sq: $l2sq,
+            dot: $dot,
             ip,
             l2sq_many,
             ip_many,
@@ -122,4 +122,4 @@ macro_rules! instantiate {
         };
     };
 }
-pub(crate) use instantiate;
+pub(crate) use table;
