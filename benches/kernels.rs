@@ -13,6 +13,12 @@
 //! padded like the index's (stride = dim rounded up to 16 floats), a different list each
 //! call, so rows mostly come from DRAM as in a real search; our kernels prefetch the rows
 //! ahead, simsimd is called once per row.
+//!
+//! simsimd picks its own best backend at run time (AVX-512 where the CPU has it). To compare
+//! against its AVX2 ("haswell") kernels instead, build it without the newer ones, e.g.
+//! `SIMSIMD_TARGET_SKYLAKE=0 SIMSIMD_TARGET_ICE=0 SIMSIMD_TARGET_GENOA=0
+//! SIMSIMD_TARGET_SAPPHIRE=0 SIMSIMD_TARGET_TURIN=0 SIMSIMD_TARGET_SIERRA=0
+//! CARGO_TARGET_DIR=target/simsimd-haswell cargo bench --bench kernels`.
 
 use aligned_vec::{AVec, ConstAlign};
 use criterion::{BenchmarkId, Criterion, Throughput};
@@ -160,6 +166,15 @@ fn report() {
         .or(simsimd::capabilities::uses_neon().then_some("neon"))
         .unwrap_or("serial");
     println!("simsimd:   highest backend this CPU allows: {caps}");
+    let overrides: Vec<String> = std::env::vars()
+        .filter(|(k, _)| k.starts_with("SIMSIMD_TARGET_"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    if !overrides.is_empty() {
+        // simsimd's build script compiles out the backends set to 0 here (assuming the bench
+        // was built in this same environment), so simsimd runs its best remaining one.
+        println!("simsimd:   backends overridden at build time: {}", overrides.join(" "));
+    }
     println!("{info}\n");
     let best = kernels::auto().isa().name();
     for metric in [Metric::L2, Metric::InnerProduct] {
