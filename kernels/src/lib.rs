@@ -243,39 +243,51 @@ pub type OneToOneFn = unsafe fn(*const f32, *const f32, usize) -> f32;
 pub type OneToManyFn = unsafe fn(*const f32, *const f32, usize, usize, *const u32, usize, *mut f32);
 
 mod sealed {
-    pub trait Sealed {}
-    impl Sealed for f32 {}
+    use super::{arch, Isa, Kernels};
+
+    /// Private to the crate: outside code can neither implement this trait nor call `table`,
+    /// which hands out a table *without* checking the CPU (only [`crate::select`] and
+    /// [`crate::auto`] call it, after the check).
+    pub trait Sealed: Sized + Copy + Send + Sync + 'static {
+        fn table(isa: Isa) -> &'static Kernels<Self>
+        where
+            Self: super::Element;
+    }
+
+    impl Sealed for f32 {
+        fn table(isa: Isa) -> &'static Kernels<f32> {
+            match isa {
+                Isa::Scalar => &arch::scalar::KERNELS,
+                Isa::Portable => &arch::portable::KERNELS,
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 => &arch::x86_64::avx2::KERNELS,
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 => &arch::x86_64::avx512::KERNELS,
+                #[cfg(target_arch = "aarch64")]
+                Isa::Neon => &arch::aarch64::neon::KERNELS,
+                // Callers check availability first, so an instruction set foreign to this
+                // target never gets here; map it to the portable table to stay total.
+                #[allow(unreachable_patterns)]
+                _ => &arch::portable::KERNELS,
+            }
+        }
+    }
 }
 
 /// An element type that stored rows can have, with its own kernel tables.
 ///
 /// Only `f32` today. Half-precision and 8-bit quantised rows will be further implementors
 /// with tables of their own: the detection ([`Isa`], [`Choice`]) and selection ([`select`])
-/// stay as they are.
-pub trait Element: sealed::Sealed + Copy + Send + Sync + 'static {
-    /// This element type's kernels for `isa` (without checking the CPU).
-    #[doc(hidden)]
-    fn table(isa: Isa) -> &'static Kernels<Self>;
-}
+/// stay as they are. Sealed: it cannot be implemented outside this crate, and outside code
+/// cannot reach a table without the CPU check:
+///
+/// ```compile_fail
+/// use hnswx_kernels::{Element, Isa};
+/// let unchecked = <f32 as Element>::table(Isa::Avx512); // no such public method
+/// ```
+pub trait Element: sealed::Sealed {}
 
-impl Element for f32 {
-    fn table(isa: Isa) -> &'static Kernels<f32> {
-        match isa {
-            Isa::Scalar => &arch::scalar::KERNELS,
-            Isa::Portable => &arch::portable::KERNELS,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2 => &arch::x86_64::avx2::KERNELS,
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => &arch::x86_64::avx512::KERNELS,
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => &arch::aarch64::neon::KERNELS,
-            // `select` checks availability first, so an instruction set foreign to this
-            // target never gets here; map it to the portable table to stay total.
-            #[allow(unreachable_patterns)]
-            _ => &arch::portable::KERNELS,
-        }
-    }
-}
+impl Element for f32 {}
 
 /// The kernels of one instruction set for rows of element type `E`: a table of function
 /// pointers. Obtain one from [`auto`], [`select`] or [`from_env`]; holding a
@@ -302,7 +314,7 @@ impl<E: Element> fmt::Debug for Kernels<E> {
 pub fn auto() -> &'static Kernels<f32> {
     static BEST: OnceLock<Isa> = OnceLock::new();
     let isa = *BEST.get_or_init(Isa::detect);
-    <f32 as Element>::table(isa)
+    <f32 as sealed::Sealed>::table(isa)
 }
 
 /// The kernels for `choice`, or why this machine cannot run them.
@@ -320,7 +332,7 @@ pub fn select(choice: Choice) -> Result<&'static Kernels<f32>, Error> {
         Choice::Force(isa) => {
             isa.availability()
                 .map_err(|reason| Error::Unsupported { isa, reason })?;
-            Ok(<f32 as Element>::table(isa))
+            Ok(<f32 as sealed::Sealed>::table(isa))
         }
     }
 }
