@@ -183,6 +183,13 @@ fn report() {
             let calls = if mode == "one" { 1.0 } else { MANY_IDS as f64 };
             let mut cols: Vec<&str> = ours().iter().map(|i| i.name()).collect();
             cols.push("simsimd");
+            // A filtered run (`-- '/one/'`) measures only some groups: print only those.
+            if !DIMS
+                .iter()
+                .any(|&dim| cols.iter().any(|c| median_ns(&group, c, dim).is_some()))
+            {
+                continue;
+            }
             println!(
                 "### {group} (median ns per {}; GFLOP/s in brackets)\n",
                 if mode == "one" { "call" } else { "32-row call" }

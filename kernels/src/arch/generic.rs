@@ -100,7 +100,7 @@ pub(crate) const PREFETCH_LINES: usize = 64;
 /// Rows fetched ahead for rows of `bytes` bytes: `PREFETCH_LINES` lines' worth, 1 to 16 rows.
 #[inline(always)]
 fn rows_ahead(bytes: usize) -> usize {
-    (PREFETCH_LINES / bytes.div_ceil(64).max(1)).clamp(1, 16)
+    (PREFETCH_LINES / bytes.div_ceil(super::LINE).max(1)).clamp(1, 16)
 }
 
 /// Scores `query` against the rows `ids[j]` of a strided table, writing `out[j]`, while rows
