@@ -1,26 +1,51 @@
-//! hnswx: approximate nearest-neighbour search with HNSW graphs.
-//!
-//! This release holds the foundation: the SIMD distance kernels ([`kernels`], the
-//! `hnswx-kernels` crate) and the facts of the build ([`build_info`]). The index itself
-//! (vector slab, graph, insert, search, persistence) lands on top of them.
+//! hnswx: approximate nearest-neighbour search with HNSW graphs, built for hot paths.
 //!
 //! ```
-//! use hnswx::kernels::{self, Metric};
+//! use hnswx::{Index, Metric, Params};
 //!
-//! let k = kernels::auto();
-//! let d = k.distance(Metric::L2, &[0.0, 3.0], &[4.0, 0.0]);
-//! assert_eq!(d, 25.0);
+//! // Room for 1000 vectors of dimension 4; M = 16, ef_construction = 200 by default.
+//! let index = Index::new(Params::new(4, Metric::L2).seed(42), 1000).unwrap();
+//! for i in 0..1000u64 {
+//!     let x = i as f32;
+//!     index.add(i, &[x, x.sin(), x.cos(), 1.0]).unwrap(); // `add` takes &self: threads welcome
+//! }
+//! let hits = index.search(&[500.2, 500f32.sin(), 500f32.cos(), 1.0], 3, 64).unwrap();
+//! assert_eq!(hits[0].label, 500);
 //! ```
+//!
+//! Where things are:
+//! - `slab`: the vectors, one 64-byte-aligned padded row per node;
+//! - `graph`: the fixed-degree neighbour tables and per-node spinlocks;
+//! - `insert` and `search`: the two algorithms, as methods of [`Index`];
+//! - [`kernels`]: the SIMD distance kernels (the `hnswx-kernels` crate), chosen once at run
+//!   time;
+//! - [`BruteForce`]: exact search, the ground truth.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod brute;
 mod build_info;
+pub mod data;
+mod error;
+mod graph;
+mod index;
+mod insert;
+mod params;
+mod scratch;
+mod search;
+mod slab;
+mod stats;
 
+pub use brute::BruteForce;
 pub use build_info::{build_info, BuildInfo};
+pub use error::{Error, Result};
 pub use hnswx_kernels as kernels;
-pub use hnswx_kernels::{Isa, Metric};
+pub use hnswx_kernels::{Choice, Isa, Metric};
+pub use index::{Index, Neighbour, MAX_CAPACITY};
+pub use params::{Params, MAX_M};
+pub use stats::GraphStats;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

@@ -1,0 +1,192 @@
+//! The graph: fixed-degree neighbour tables, one per layer kind, and a spinlock per node.
+//!
+//! - **Layer 0**: one row per node, `1 + Mmax0` u32 — the link count, then up to `Mmax0 = 2M`
+//!   neighbour ids. Rows sit back to back, so node `i`'s links start at `i · (1 + Mmax0)`.
+//! - **Upper layers**: a compact table of rows of `1 + M` u32. Node `i` with level `L ≥ 1`
+//!   owns rows `offsets[i] .. offsets[i] + L` (layer `l` is row `offsets[i] + l − 1`); nodes
+//!   of level 0 own none. Levels are drawn for every slot when the capacity is set, so the
+//!   table is sized once and never moves while the index is shared.
+//!
+//! Every cell is an `AtomicU32`: rows are rewritten under the node's spinlock while searches
+//! read them without locks. Writers store ids and then the count with `Release`; readers load
+//! with `Acquire`, which also makes the vector of every id they see visible to them (it was
+//! written before the id was first published).
+
+use crossbeam_utils::Backoff;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+
+/// Highest level a node can be drawn at (levels are clamped here; at `M = 2` reaching it
+/// takes billions of nodes).
+pub const MAX_LEVEL: usize = 31;
+
+/// Neighbour tables of all layers plus per-node locks.
+pub struct Graph {
+    m: usize,
+    m0: usize,
+    level0: Box<[AtomicU32]>,
+    upper: Box<[AtomicU32]>,
+    /// `offsets[i]`: first upper row of node `i`; `offsets[i + 1] - offsets[i]` is its level.
+    offsets: Box<[u32]>,
+    locks: Box<[AtomicBool]>,
+}
+
+/// One neighbour list: `row[0]` is the count, `row[1..]` the slots.
+pub type Row = [AtomicU32];
+
+fn zeroed(n: usize) -> Box<[AtomicU32]> {
+    (0..n).map(|_| AtomicU32::new(0)).collect()
+}
+
+impl Graph {
+    /// Tables for nodes with the given levels (one entry per slot of the capacity), or `None`
+    /// if the upper table would need more than `u32::MAX` rows.
+    pub fn new(m: usize, levels: &[u8]) -> Option<Graph> {
+        let m0 = 2 * m;
+        let mut offsets = Vec::with_capacity(levels.len() + 1);
+        let mut rows: u64 = 0;
+        offsets.push(0u32);
+        for &l in levels {
+            rows += u64::from(l);
+            offsets.push(u32::try_from(rows).ok()?);
+        }
+        let level0 = zeroed(levels.len().checked_mul(1 + m0)?);
+        let upper = zeroed((rows as usize).checked_mul(1 + m)?);
+        let locks = (0..levels.len()).map(|_| AtomicBool::new(false)).collect();
+        Some(Graph {
+            m,
+            m0,
+            level0,
+            upper,
+            offsets: offsets.into(),
+            locks,
+        })
+    }
+
+    /// The same graph with room for more nodes (`levels` covers every slot, old and new; the
+    /// old slots' levels must be unchanged).
+    pub fn resized(&self, levels: &[u8]) -> Option<Graph> {
+        debug_assert!(levels.len() >= self.capacity());
+        debug_assert!((0..self.capacity()).all(|i| self.level(i as u32) == levels[i] as usize));
+        let g = Graph::new(self.m, levels)?;
+        for (dst, src) in g.level0.iter().zip(self.level0.iter()) {
+            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        for (dst, src) in g.upper.iter().zip(self.upper.iter()) {
+            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
+        }
+        Some(g)
+    }
+
+    /// Slots (nodes the tables have room for).
+    pub fn capacity(&self) -> usize {
+        self.locks.len()
+    }
+
+    /// `Mmax0`, the most links on layer 0.
+    pub fn m0(&self) -> usize {
+        self.m0
+    }
+
+    /// Most links a node holds on `layer`.
+    #[inline(always)]
+    pub fn max_links(&self, layer: usize) -> usize {
+        if layer == 0 {
+            self.m0
+        } else {
+            self.m
+        }
+    }
+
+    /// The level of node `i` (its highest layer).
+    #[inline(always)]
+    pub fn level(&self, i: u32) -> usize {
+        let i = i as usize;
+        (self.offsets[i + 1] - self.offsets[i]) as usize
+    }
+
+    /// Node `i`'s row on `layer` (`layer ≤ level(i)`).
+    #[inline(always)]
+    pub fn row(&self, i: u32, layer: usize) -> &Row {
+        if layer == 0 {
+            let w = 1 + self.m0;
+            &self.level0[i as usize * w..][..w]
+        } else {
+            debug_assert!(layer <= self.level(i));
+            let w = 1 + self.m;
+            let r = self.offsets[i as usize] as usize + layer - 1;
+            &self.upper[r * w..][..w]
+        }
+    }
+
+    /// Start of node `i`'s layer-0 row, for prefetching.
+    #[inline(always)]
+    pub fn row0_ptr(&self, i: u32) -> *const u8 {
+        self.level0.as_ptr().wrapping_add(i as usize * (1 + self.m0)).cast()
+    }
+
+    /// Takes node `i`'s spinlock; it is released when the guard drops.
+    #[inline]
+    pub fn lock(&self, i: u32) -> LockGuard<'_> {
+        let flag = &self.locks[i as usize];
+        let backoff = Backoff::new();
+        while flag
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            backoff.snooze();
+        }
+        LockGuard { flag }
+    }
+
+    /// Heap bytes held by the tables and locks.
+    pub fn bytes(&self) -> usize {
+        4 * (self.level0.len() + self.upper.len() + self.offsets.len()) + self.locks.len()
+    }
+}
+
+/// Holds a node's spinlock.
+pub struct LockGuard<'a> {
+    flag: &'a AtomicBool,
+}
+
+impl Drop for LockGuard<'_> {
+    fn drop(&mut self) {
+        self.flag.store(false, Ordering::Release);
+    }
+}
+
+/// Number of links in `row` (clamped to the row's room, so a racing reader never indexes
+/// past it).
+#[inline(always)]
+pub fn count(row: &Row) -> usize {
+    (row[0].load(Ordering::Acquire) as usize).min(row.len() - 1)
+}
+
+/// Link `j` of `row`.
+#[inline(always)]
+pub fn link(row: &Row, j: usize) -> u32 {
+    row[1 + j].load(Ordering::Acquire)
+}
+
+/// Replaces the links of `row` by `ids`. Call with the node's lock held.
+#[inline]
+pub fn set_links(row: &Row, ids: impl ExactSizeIterator<Item = u32>) {
+    let n = ids.len();
+    debug_assert!(n < row.len());
+    for (slot, id) in row[1..].iter().zip(ids) {
+        slot.store(id, Ordering::Release);
+    }
+    row[0].store(n as u32, Ordering::Release);
+}
+
+/// Appends `id` to `row` if there is room; `false` if it is full. Call with the lock held.
+#[inline]
+pub fn push_link(row: &Row, id: u32) -> bool {
+    let n = count(row);
+    if n + 1 >= row.len() {
+        return false;
+    }
+    row[1 + n].store(id, Ordering::Release);
+    row[0].store(n as u32 + 1, Ordering::Release);
+    true
+}

@@ -1,0 +1,117 @@
+//! Insert: the HNSW paper's algorithm with the neighbour-selection heuristic, made safe for
+//! many threads by one spinlock per node (held one at a time, so inserts cannot deadlock).
+//!
+//! A node is linked top-down. On each of its layers: search with `ef_construction`, pick up
+//! to `M` diverse neighbours with [`Index::select`], write its own row, then add it to each
+//! neighbour's row — shrinking that row with the same heuristic when it is full.
+
+use std::sync::atomic::Ordering;
+
+use crate::graph::{count, link, push_link, set_links};
+use crate::index::{pack_entry, unpack_entry, Index, NO_ENTRY};
+use crate::scratch::Scratch;
+
+impl Index {
+    /// Links the node in `slot`, whose vector and label are already stored.
+    pub(crate) fn insert_node(&self, slot: u32, s: &mut Scratch) {
+        let level = self.graph.level(slot);
+        let q = self.slab.row_ptr(slot);
+        let mut entry = self.entry.load(Ordering::Acquire);
+        // A node that tops the graph holds `top` until it is the entry point, so two such
+        // nodes never race to replace each other.
+        let mut top_guard = None;
+        if entry == NO_ENTRY || level > unpack_entry(entry).1 {
+            let guard = self.top.lock().unwrap_or_else(|e| e.into_inner());
+            entry = self.entry.load(Ordering::Acquire);
+            if entry == NO_ENTRY {
+                self.entry.store(pack_entry(slot, level), Ordering::Release);
+                return;
+            }
+            if level > unpack_entry(entry).1 {
+                top_guard = Some(guard);
+            }
+        }
+        let top = unpack_entry(entry).1;
+        let (mut ep, mut d) = self.descend(s, q, entry, level.min(top));
+        let ef = self.params.ef_construction.max(self.params.m);
+        for layer in (0..=level.min(top)).rev() {
+            self.search_layer(s, q, ep, d, ef, layer, slot);
+            s.cands.clear();
+            s.cands.extend(s.pool.iter());
+            (d, ep) = s.cands[0];
+            self.select(&s.cands, self.params.m, &mut s.kept);
+            self.connect(s, slot, layer);
+        }
+        if top_guard.is_some() {
+            self.entry.store(pack_entry(slot, level), Ordering::Release);
+        }
+    }
+
+    /// The diversity heuristic: walks `cands` (closest first) and keeps a candidate only if
+    /// it is closer to the base node than to every candidate kept before it, until `max` are
+    /// kept. Fewer than `max` candidates are all kept.
+    pub(crate) fn select(&self, cands: &[(f32, u32)], max: usize, kept: &mut Vec<(f32, u32)>) {
+        kept.clear();
+        if cands.len() < max {
+            kept.extend_from_slice(cands);
+            return;
+        }
+        for &(d, c) in cands {
+            if kept.len() == max {
+                break;
+            }
+            let qc = self.slab.row_ptr(c);
+            if kept.iter().all(|&(_, r)| self.distance_to(qc, r) >= d) {
+                kept.push((d, c));
+            }
+        }
+    }
+
+    /// Writes `s.kept` as node `slot`'s links on `layer`, then links each of them back.
+    fn connect(&self, s: &mut Scratch, slot: u32, layer: usize) {
+        let max = self.graph.max_links(layer);
+        {
+            let _lock = self.graph.lock(slot);
+            let row = self.graph.row(slot, layer);
+            if count(row) == 0 {
+                set_links(row, s.kept.iter().map(|&(_, id)| id));
+            } else {
+                // Another insert reached this node from a layer above and linked to it on
+                // this layer already: keep those links in the running.
+                let existing = count(row);
+                s.ids.clear();
+                s.ids.extend(
+                    (0..existing)
+                        .map(|j| link(row, j))
+                        .filter(|id| s.kept.iter().all(|k| k.1 != *id)),
+                );
+                self.score(s, self.slab.row_ptr(slot));
+                s.shrink.clear();
+                s.shrink.extend(s.dists.iter().copied().zip(s.ids.iter().copied()));
+                s.shrink.extend_from_slice(&s.kept);
+                s.shrink.sort_by(|a, b| a.0.total_cmp(&b.0));
+                self.select(&s.shrink, max, &mut s.cands);
+                set_links(row, s.cands.iter().map(|&(_, id)| id));
+            }
+        }
+        for i in 0..s.kept.len() {
+            let (d, n) = s.kept[i];
+            let _lock = self.graph.lock(n);
+            let row = self.graph.row(n, layer);
+            let len = count(row);
+            if (0..len).any(|j| link(row, j) == slot) || push_link(row, slot) {
+                continue;
+            }
+            // `n` is full: re-select its links among the old ones and `slot`.
+            s.ids.clear();
+            s.ids.extend((0..len).map(|j| link(row, j)));
+            self.score(s, self.slab.row_ptr(n));
+            s.shrink.clear();
+            s.shrink.extend(s.dists.iter().copied().zip(s.ids.iter().copied()));
+            s.shrink.push((d, slot));
+            s.shrink.sort_by(|a, b| a.0.total_cmp(&b.0));
+            self.select(&s.shrink, max, &mut s.cands);
+            set_links(row, s.cands.iter().map(|&(_, id)| id));
+        }
+    }
+}

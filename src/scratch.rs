@@ -1,0 +1,312 @@
+//! Per-search working memory: the visited set, the candidate pool and the small buffers a
+//! search or an insert needs. Scratches are pooled by the index, so a query in steady state
+//! allocates nothing.
+
+use aligned_vec::{AVec, ConstAlign};
+use crossbeam_queue::ArrayQueue;
+use std::cmp::Ordering;
+use std::collections::BinaryHeap;
+use std::ops::{Deref, DerefMut};
+
+use crate::slab::SLAB_ALIGN;
+
+/// Visited marks: `marks[i] == epoch` means node `i` was seen by the current search. Starting
+/// a search bumps the epoch instead of clearing the array; only when the 16-bit epoch wraps
+/// (every 65 535 searches) is the array zeroed.
+pub struct Visited {
+    marks: Vec<u16>,
+    epoch: u16,
+}
+
+impl Visited {
+    fn new(n: usize) -> Self {
+        Visited {
+            marks: vec![0; n],
+            epoch: 0,
+        }
+    }
+
+    /// Starts a new search over `n` nodes: forgets every mark (growing the array if needed).
+    #[inline]
+    pub fn start(&mut self, n: usize) {
+        if self.marks.len() < n {
+            self.marks.resize(n, 0);
+        }
+        self.epoch = self.epoch.wrapping_add(1);
+        if self.epoch == 0 {
+            self.marks.fill(0);
+            self.epoch = 1;
+        }
+    }
+
+    /// Marks node `i`; `true` if it was not marked yet. Panics (never reads out of bounds) if
+    /// `i` is past the array, which is as long as the index's capacity.
+    #[inline(always)]
+    pub fn insert(&mut self, i: u32) -> bool {
+        let m = &mut self.marks[i as usize];
+        let fresh = *m != self.epoch;
+        *m = self.epoch;
+        fresh
+    }
+}
+
+/// One pool entry: a distance and a node id whose top bit says "already expanded".
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    dist: f32,
+    id: u32,
+}
+
+const EXPANDED: u32 = 1 << 31;
+
+/// The best `ef` candidates found so far, sorted by distance, each flagged once expanded.
+///
+/// This is the bounded best-first search of the HNSW paper with its two heaps merged into one
+/// sorted array (the "candidate pool" of NSG and glass): a candidate that would not enter the
+/// best `ef` is never stored, and `cursor` walks to the closest entry not yet expanded. For
+/// the small `ef` of a search this is a few cache lines and a short `memmove` per insert.
+pub struct Pool {
+    buf: Vec<Entry>,
+    len: usize,
+    cap: usize,
+    cursor: usize,
+}
+
+impl Pool {
+    fn new() -> Self {
+        Pool {
+            buf: Vec::new(),
+            len: 0,
+            cap: 0,
+            cursor: 0,
+        }
+    }
+
+    /// Empties the pool and bounds it to `cap` entries.
+    #[inline]
+    pub fn reset(&mut self, cap: usize) {
+        debug_assert!(cap >= 1);
+        if self.buf.len() < cap {
+            self.buf.resize(cap, Entry { dist: 0.0, id: 0 });
+        }
+        self.len = 0;
+        self.cap = cap;
+        self.cursor = 0;
+    }
+
+    /// Distance of the worst entry when the pool is full, else +∞: anything not below it
+    /// cannot enter.
+    #[inline(always)]
+    pub fn bound(&self) -> f32 {
+        if self.len == self.cap {
+            self.buf[self.len - 1].dist
+        } else {
+            f32::INFINITY
+        }
+    }
+
+    /// Offers node `id` at `dist`; `true` if it entered the pool.
+    #[inline]
+    pub fn insert(&mut self, id: u32, dist: f32) -> bool {
+        debug_assert!(id & EXPANDED == 0);
+        // A NaN distance compares as not closer, so it never displaces an entry.
+        if self.len == self.cap && dist.partial_cmp(&self.buf[self.len - 1].dist) != Some(Ordering::Less) {
+            return false;
+        }
+        let live = &self.buf[..self.len];
+        // First entry farther than `dist`: equal distances keep their arrival order.
+        let pos = live.partition_point(|e| e.dist <= dist);
+        let end = if self.len == self.cap { self.len - 1 } else { self.len };
+        self.buf.copy_within(pos..end, pos + 1);
+        self.buf[pos] = Entry { dist, id };
+        if self.len < self.cap {
+            self.len += 1;
+        }
+        if pos < self.cursor {
+            self.cursor = pos;
+        }
+        true
+    }
+
+    /// The closest entry not expanded yet, now flagged as expanded.
+    #[inline]
+    pub fn pop(&mut self) -> Option<u32> {
+        while self.cursor < self.len && self.buf[self.cursor].id & EXPANDED != 0 {
+            self.cursor += 1;
+        }
+        if self.cursor == self.len {
+            return None;
+        }
+        let e = &mut self.buf[self.cursor];
+        let id = e.id;
+        e.id |= EXPANDED;
+        self.cursor += 1;
+        Some(id)
+    }
+
+    /// The id the next [`pop`](Self::pop) would return, if any, without taking it.
+    #[inline(always)]
+    pub fn peek_next(&self) -> Option<u32> {
+        self.buf[self.cursor.min(self.len)..self.len]
+            .iter()
+            .find(|e| e.id & EXPANDED == 0)
+            .map(|e| e.id)
+    }
+
+    /// Entries, closest first, as `(distance, id)`.
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (f32, u32)> + '_ {
+        self.buf[..self.len].iter().map(|e| (e.dist, e.id & !EXPANDED))
+    }
+}
+
+/// A `(distance, id)` pair ordered by distance (total order, so a NaN cannot break a heap),
+/// then by id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Scored(pub f32, pub u32);
+
+impl Eq for Scored {}
+impl PartialOrd for Scored {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Scored {
+    fn cmp(&self, other: &Self) -> Ordering {
+        self.0.total_cmp(&other.0).then(self.1.cmp(&other.1))
+    }
+}
+
+/// Everything one search or one insert writes besides the index.
+pub struct Scratch {
+    pub visited: Visited,
+    pub pool: Pool,
+    /// Ids of a neighbour list about to be scored, and their distances.
+    pub ids: Vec<u32>,
+    pub dists: Vec<f32>,
+    /// The query, normalised for cosine and zero-padded to the slab's row length, on a cache
+    /// line.
+    pub query: AVec<f32, ConstAlign<SLAB_ALIGN>>,
+    /// Candidate and selection lists of the neighbour heuristic.
+    pub cands: Vec<(f32, u32)>,
+    pub kept: Vec<(f32, u32)>,
+    pub shrink: Vec<(f32, u32)>,
+    /// Heaps of the filtered search: candidates (closest on top) and results (farthest on
+    /// top).
+    pub frontier: BinaryHeap<std::cmp::Reverse<Scored>>,
+    pub results: BinaryHeap<Scored>,
+    /// Distance computations since the counter was last reset.
+    pub distances: u64,
+}
+
+impl Scratch {
+    /// Scratch for an index of `capacity` nodes, rows of `stride` floats and up to `m0`
+    /// links per row.
+    pub fn new(capacity: usize, stride: usize, m0: usize) -> Self {
+        let mut query = AVec::with_capacity(SLAB_ALIGN, stride);
+        query.resize(stride, 0.0);
+        Scratch {
+            visited: Visited::new(capacity),
+            pool: Pool::new(),
+            ids: Vec::with_capacity(m0 + 1),
+            dists: vec![0.0; m0 + 1],
+            query,
+            cands: Vec::new(),
+            kept: Vec::new(),
+            shrink: Vec::with_capacity(m0 + 1),
+            frontier: BinaryHeap::new(),
+            results: BinaryHeap::new(),
+            distances: 0,
+        }
+    }
+}
+
+/// A bounded lock-free stack of idle scratches. Taking one when it is empty makes a new one;
+/// returning one when it is full drops it. With at most `slots` searches in flight at once,
+/// no search allocates.
+pub struct ScratchPool {
+    idle: ArrayQueue<Scratch>,
+}
+
+impl ScratchPool {
+    pub fn new(slots: usize) -> Self {
+        ScratchPool {
+            idle: ArrayQueue::new(slots.max(1)),
+        }
+    }
+
+    /// An idle scratch, or a new one made by `make`.
+    #[inline]
+    pub fn take(&self, make: impl FnOnce() -> Scratch) -> ScratchGuard<'_> {
+        let s = self.idle.pop().unwrap_or_else(make);
+        ScratchGuard {
+            pool: self,
+            scratch: Some(s),
+        }
+    }
+
+    /// Drops every idle scratch (after the index grew, say).
+    pub fn clear(&self) {
+        while self.idle.pop().is_some() {}
+    }
+}
+
+/// A scratch on loan from a [`ScratchPool`]; it goes back when dropped.
+pub struct ScratchGuard<'a> {
+    pool: &'a ScratchPool,
+    scratch: Option<Scratch>,
+}
+
+impl Deref for ScratchGuard<'_> {
+    type Target = Scratch;
+    fn deref(&self) -> &Scratch {
+        self.scratch.as_ref().expect("scratch present until drop")
+    }
+}
+
+impl DerefMut for ScratchGuard<'_> {
+    fn deref_mut(&mut self) -> &mut Scratch {
+        self.scratch.as_mut().expect("scratch present until drop")
+    }
+}
+
+impl Drop for ScratchGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.scratch.take() {
+            let _ = self.pool.idle.push(s);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pool_keeps_the_best_sorted_and_expands_in_order() {
+        let mut p = Pool::new();
+        p.reset(3);
+        for (id, d) in [(1, 5.0), (2, 1.0), (3, 3.0), (4, 4.0), (5, 0.5), (6, 9.0)] {
+            p.insert(id, d);
+        }
+        assert_eq!(p.iter().collect::<Vec<_>>(), vec![(0.5, 5), (1.0, 2), (3.0, 3)]);
+        assert_eq!(p.pop(), Some(5));
+        assert_eq!(p.pop(), Some(2));
+        // A closer entry than the cursor moves the cursor back.
+        assert!(p.insert(7, 0.1));
+        assert_eq!(p.pop(), Some(7));
+        assert_eq!(p.pop(), None);
+        assert_eq!(p.iter().map(|e| e.1).collect::<Vec<_>>(), vec![7, 5, 2]);
+        assert!(!p.insert(8, 2.0));
+    }
+
+    #[test]
+    fn visited_wraps_without_forgetting_to_clear() {
+        let mut v = Visited::new(4);
+        for _ in 0..70_000 {
+            v.start(4);
+            assert!(v.insert(2));
+            assert!(!v.insert(2));
+            assert!(v.insert(3));
+        }
+    }
+}

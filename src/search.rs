@@ -1,0 +1,304 @@
+//! Search: greedy descent through the upper layers, then a bounded best-first search on
+//! layer 0. The same layer search serves inserts (with `ef_construction`) and queries.
+//!
+//! One query's path: [`Index::search`] → [`Index::search_into`] (checks, scratch) →
+//! `descend` (greedy, `ef = 1`) → `search_layer` → `score` → the one-to-many kernel
+//! (`MetricKernel::distances_unchecked`) over the slab rows of a node's unvisited neighbours.
+
+use rayon::prelude::*;
+use std::cmp::Reverse;
+use std::sync::atomic::Ordering;
+
+use crate::error::{Error, Result};
+use crate::graph::{count, link};
+use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
+use crate::scratch::{Scored, Scratch};
+
+impl Index {
+    /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to
+    /// `k` if smaller), closest first. An empty index gives an empty result.
+    ///
+    /// Errors: [`Error::ZeroK`], [`Error::Dimension`], [`Error::NonFinite`],
+    /// [`Error::ZeroVector`] (cosine).
+    pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbour>> {
+        let mut out = Vec::with_capacity(k);
+        self.search_into(query, k, ef, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`search`](Self::search) into `out` (cleared first). Reusing `out` makes a search
+    /// allocate nothing once the index's scratch pool is warm.
+    ///
+    /// ```
+    /// use hnswx::{Index, Metric, Params};
+    /// let index = Index::new(Params::new(1, Metric::L2), 10).unwrap();
+    /// index.add_batch(&[0, 1, 2], &[0.0, 1.0, 2.0]).unwrap();
+    /// let mut out = Vec::with_capacity(2);
+    /// for q in [0.1f32, 1.9] {
+    ///     index.search_into(&[q], 2, 8, &mut out).unwrap();
+    ///     assert_eq!(out.len(), 2);
+    /// }
+    /// assert_eq!(out[0].label, 2);
+    /// ```
+    pub fn search_into(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) -> Result<()> {
+        self.search_counted(query, k, ef, out).map(|_| ())
+    }
+
+    /// [`search_into`](Self::search_into) that also returns how many distances it computed
+    /// (for benchmarks).
+    pub fn search_counted(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) -> Result<u64> {
+        out.clear();
+        if k == 0 {
+            return Err(Error::ZeroK);
+        }
+        let mut s = self.take_scratch();
+        self.load_query(&mut s, query)?;
+        let entry = self.entry.load(Ordering::Acquire);
+        if entry == NO_ENTRY {
+            return Ok(0);
+        }
+        s.distances = 0;
+        let q = s.query.as_ptr();
+        let (ep, d) = self.descend(&mut s, q, entry, 0);
+        self.search_layer(&mut s, q, ep, d, ef.max(k), 0, u32::MAX);
+        out.extend(s.pool.iter().take(k).map(|(distance, id)| self.neighbour(id, distance)));
+        Ok(s.distances)
+    }
+
+    /// [`search`](Self::search) returning only labels that `filter` accepts. The search still
+    /// walks through rejected nodes; it stops once it holds `ef` accepted ones and no
+    /// candidate is closer than the worst of them, so a filter that few labels pass makes it
+    /// visit many nodes (all of them, if none pass).
+    ///
+    /// ```
+    /// use hnswx::{Index, Metric, Params};
+    /// let index = Index::new(Params::new(1, Metric::L2), 10).unwrap();
+    /// index.add_batch(&[0, 1, 2, 3], &[0.0, 1.0, 2.0, 3.0]).unwrap();
+    /// let odd = index.search_filtered(&[0.0], 2, 8, |label| label % 2 == 1).unwrap();
+    /// assert_eq!(odd.iter().map(|n| n.label).collect::<Vec<_>>(), [1, 3]);
+    /// ```
+    pub fn search_filtered(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(u64) -> bool,
+    ) -> Result<Vec<Neighbour>> {
+        if k == 0 {
+            return Err(Error::ZeroK);
+        }
+        let mut s = self.take_scratch();
+        self.load_query(&mut s, query)?;
+        let entry = self.entry.load(Ordering::Acquire);
+        if entry == NO_ENTRY {
+            return Ok(Vec::new());
+        }
+        let q = s.query.as_ptr();
+        let (ep, d) = self.descend(&mut s, q, entry, 0);
+        self.search_layer_filtered(&mut s, q, ep, d, ef.max(k), &filter);
+        let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
+        hits.truncate(k);
+        let out = hits.iter().map(|&Scored(d, id)| self.neighbour(id, d)).collect();
+        s.results = std::collections::BinaryHeap::from(hits);
+        Ok(out)
+    }
+
+    /// [`search`](Self::search) for every row of `queries` (row-major, `dim` columns), in
+    /// parallel on the current rayon pool. Any invalid query fails the whole batch.
+    pub fn search_batch(&self, queries: &[f32], k: usize, ef: usize) -> Result<Vec<Vec<Neighbour>>> {
+        let dim = self.dim();
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::Dimension {
+                expected: dim,
+                got: queries.len() % dim,
+            });
+        }
+        queries.par_chunks_exact(dim).map(|q| self.search(q, k, ef)).collect()
+    }
+
+    #[inline]
+    fn neighbour(&self, id: u32, distance: f32) -> Neighbour {
+        Neighbour {
+            label: self.labels[id as usize].load(Ordering::Relaxed),
+            distance,
+        }
+    }
+
+    /// Distance from the padded query at `q` to node `id`.
+    #[inline(always)]
+    pub(crate) fn distance_to(&self, q: *const f32, id: u32) -> f32 {
+        assert!((id as usize) < self.capacity());
+        // SAFETY: `q` points at a padded row of `stride` floats (a scratch query or a slab
+        // row); `id` is in bounds (asserted) and was published before the caller learned
+        // it, so its row is written and stays unchanged.
+        unsafe {
+            self.kernel
+                .distance_unchecked(q, self.slab.row_ptr(id), self.slab.stride())
+        }
+    }
+
+    /// Scores the nodes in `s.ids` against `q` into `s.dists`.
+    #[inline(always)]
+    pub(crate) fn score(&self, s: &mut Scratch, q: *const f32) {
+        let n = s.ids.len();
+        debug_assert!(s.dists.len() >= n);
+        debug_assert!(s.ids.iter().all(|&id| (id as usize) < self.capacity()));
+        s.distances += n as u64;
+        // SAFETY: `q` is a padded row of `stride` floats; every id in `s.ids` passed the
+        // bounds check of `Visited::insert` (whose array is as long as the capacity) or comes
+        // from a link row (ids there are always slots below `len`); those rows were
+        // published before the ids were read; `s.dists` holds at least `n` floats (sized
+        // for the longest row).
+        unsafe {
+            self.kernel.distances_unchecked(
+                q,
+                self.slab.base(),
+                self.slab.stride(),
+                self.slab.stride(),
+                &s.ids,
+                s.dists.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// Greedy descent (`ef = 1`) from the entry point down to layer `stop + 1`: returns the
+    /// node at which to start searching layer `stop`, and its distance.
+    pub(crate) fn descend(&self, s: &mut Scratch, q: *const f32, entry: u64, stop: usize) -> (u32, f32) {
+        let (mut cur, top) = unpack_entry(entry);
+        let mut best = self.distance_to(q, cur);
+        s.distances += 1;
+        for layer in (stop + 1..=top).rev() {
+            loop {
+                let row = self.graph.row(cur, layer);
+                s.ids.clear();
+                s.ids.extend((0..count(row)).map(|j| link(row, j)));
+                self.score(s, q);
+                let before = cur;
+                for (&id, &d) in s.ids.iter().zip(&s.dists) {
+                    if d < best {
+                        best = d;
+                        cur = id;
+                    }
+                }
+                if cur == before {
+                    break;
+                }
+            }
+        }
+        (cur, best)
+    }
+
+    /// Best-first search of `layer` from `ep` (at distance `d`) with a pool of `ef`; the
+    /// result is left in `s.pool`, closest first. `exclude` (a node being inserted, or
+    /// `u32::MAX`) is never visited.
+    // The arguments are the search state; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn search_layer(
+        &self,
+        s: &mut Scratch,
+        q: *const f32,
+        ep: u32,
+        d: f32,
+        ef: usize,
+        layer: usize,
+        exclude: u32,
+    ) {
+        s.visited.start(self.capacity());
+        s.pool.reset(ef);
+        if exclude != u32::MAX {
+            s.visited.insert(exclude);
+        }
+        s.visited.insert(ep);
+        s.pool.insert(ep, d);
+        while let Some(cur) = s.pool.pop() {
+            if let Some(next) = s.pool.peek_next() {
+                prefetch(self.graph.row0_ptr(next));
+            }
+            let row = self.graph.row(cur, layer);
+            s.ids.clear();
+            for j in 0..count(row) {
+                let id = link(row, j);
+                if s.visited.insert(id) {
+                    s.ids.push(id);
+                }
+            }
+            if s.ids.is_empty() {
+                continue;
+            }
+            self.score(s, q);
+            let bound = s.pool.bound();
+            for (&id, &dist) in s.ids.iter().zip(&s.dists) {
+                if dist < bound {
+                    s.pool.insert(id, dist);
+                }
+            }
+        }
+    }
+
+    /// The filtered layer-0 search (two heaps, as in hnswlib): every node may become a
+    /// candidate, only accepted ones become results.
+    fn search_layer_filtered(
+        &self,
+        s: &mut Scratch,
+        q: *const f32,
+        ep: u32,
+        d: f32,
+        ef: usize,
+        filter: &dyn Fn(u64) -> bool,
+    ) {
+        s.visited.start(self.capacity());
+        s.frontier.clear();
+        s.results.clear();
+        let accepted = |id: u32| filter(self.labels[id as usize].load(Ordering::Relaxed));
+        s.visited.insert(ep);
+        s.frontier.push(Reverse(Scored(d, ep)));
+        if accepted(ep) {
+            s.results.push(Scored(d, ep));
+        }
+        while let Some(Reverse(Scored(dc, cur))) = s.frontier.pop() {
+            let worst = |s: &Scratch| {
+                if s.results.len() < ef {
+                    f32::INFINITY
+                } else {
+                    s.results.peek().map_or(f32::INFINITY, |r| r.0)
+                }
+            };
+            if dc > worst(s) {
+                break;
+            }
+            let row = self.graph.row(cur, 0);
+            s.ids.clear();
+            for j in 0..count(row) {
+                let id = link(row, j);
+                if s.visited.insert(id) {
+                    s.ids.push(id);
+                }
+            }
+            self.score(s, q);
+            for j in 0..s.ids.len() {
+                let (id, dist) = (s.ids[j], s.dists[j]);
+                if dist < worst(s) {
+                    s.frontier.push(Reverse(Scored(dist, id)));
+                    if accepted(id) {
+                        s.results.push(Scored(dist, id));
+                        if s.results.len() > ef {
+                            s.results.pop();
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Hints the CPU to fetch the cache line at `p`. Never faults.
+#[inline(always)]
+pub(crate) fn prefetch(p: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: PREFETCHT0 (SSE, present on every x86_64) is a hint: it cannot fault.
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
+}

@@ -1,0 +1,120 @@
+//! The vector slab: every vector of the index in one 64-byte-aligned allocation, one row per
+//! node, each row padded with zeros to a multiple of 16 floats so that it starts on a cache
+//! line and the kernels can run over whole 64-byte blocks.
+
+use aligned_vec::{AVec, ConstAlign};
+use std::ptr::NonNull;
+
+/// Floats per row are a multiple of this (16 × 4 bytes = one cache line).
+pub const ROW_ALIGN_FLOATS: usize = 16;
+
+/// Bytes of alignment of the slab and of every row.
+pub const SLAB_ALIGN: usize = 64;
+
+/// Row length for `dim` components: `dim` rounded up to a multiple of 16.
+pub fn padded_stride(dim: usize) -> usize {
+    dim.div_ceil(ROW_ALIGN_FLOATS) * ROW_ALIGN_FLOATS
+}
+
+/// Fixed-capacity row storage written through `&self`.
+///
+/// Rows are written once, by the thread that owns the slot, before the node is published to
+/// other threads (through a release store that readers acquire); they are never written
+/// again while the slab is shared. That protocol, not the type, prevents data races, so
+/// writing and reading rows are `unsafe`.
+pub struct Slab {
+    /// Owns the allocation; never touched after construction except to be dropped, so the
+    /// pointer below stays the one way in.
+    _buf: AVec<f32, ConstAlign<SLAB_ALIGN>>,
+    ptr: NonNull<f32>,
+    dim: usize,
+    stride: usize,
+    capacity: usize,
+}
+
+// SAFETY: the slab is a plain buffer of f32; the access protocol above (rows written once
+// before a release-publication, then only read) makes sharing it across threads sound.
+unsafe impl Send for Slab {}
+// SAFETY: as above.
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    /// A zeroed slab of `capacity` rows for `dim`-dimensional vectors, or `None` if its size
+    /// overflows `isize`.
+    pub fn new(dim: usize, capacity: usize) -> Option<Slab> {
+        let stride = padded_stride(dim);
+        let floats = stride.checked_mul(capacity.max(1))?;
+        if floats.checked_mul(4)? > isize::MAX as usize - SLAB_ALIGN {
+            return None;
+        }
+        let mut buf = AVec::<f32, ConstAlign<SLAB_ALIGN>>::with_capacity(SLAB_ALIGN, floats);
+        buf.resize(floats, 0.0);
+        let ptr = NonNull::new(buf.as_mut_ptr())?;
+        Some(Slab {
+            _buf: buf,
+            ptr,
+            dim,
+            stride,
+            capacity,
+        })
+    }
+
+    /// A new slab of `capacity` rows holding a copy of this one's rows (the first
+    /// `min(capacity, self.capacity)`).
+    pub fn resized(&self, capacity: usize) -> Option<Slab> {
+        let out = Slab::new(self.dim, capacity)?;
+        let floats = self.stride * self.capacity.min(capacity);
+        // SAFETY: both buffers hold at least `floats` floats and do not overlap; `&self`
+        // callers hold no writers (resizing needs `&mut Index`).
+        unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), out.ptr.as_ptr(), floats) };
+        Some(out)
+    }
+
+    /// Floats per row (`dim` padded to a multiple of 16).
+    pub fn stride(&self) -> usize {
+        self.stride
+    }
+
+    /// Start of the slab (row 0).
+    #[inline(always)]
+    pub fn base(&self) -> *const f32 {
+        self.ptr.as_ptr()
+    }
+
+    /// Start of row `i`.
+    #[inline(always)]
+    pub fn row_ptr(&self, i: u32) -> *const f32 {
+        debug_assert!((i as usize) < self.capacity);
+        // Wrapping arithmetic: computing the address is safe; dereferencing is the caller's.
+        self.ptr.as_ptr().wrapping_add(i as usize * self.stride)
+    }
+
+    /// Row `i` (its `dim` components).
+    ///
+    /// # Safety
+    /// `i < capacity`, and row `i` was written and published before this call (no thread
+    /// writes it while the slice lives).
+    #[inline(always)]
+    pub unsafe fn row(&self, i: u32) -> &[f32] {
+        debug_assert!((i as usize) < self.capacity);
+        // SAFETY: in bounds (caller); no concurrent writer (caller).
+        unsafe { std::slice::from_raw_parts(self.row_ptr(i), self.dim) }
+    }
+
+    /// Writes `v` into row `i` (the padding stays zero).
+    ///
+    /// # Safety
+    /// `i < capacity`; the calling thread owns slot `i` exclusively: no other thread reads or
+    /// writes row `i` until it is published after this call.
+    pub unsafe fn write(&self, i: u32, v: &[f32]) {
+        assert!((i as usize) < self.capacity && v.len() == self.dim);
+        // SAFETY: row `i` lies inside the allocation (asserted) and nobody else touches it
+        // (caller); `v` is a distinct allocation of `dim` floats.
+        unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), self.row_ptr(i) as *mut f32, self.dim) };
+    }
+
+    /// Heap bytes held.
+    pub fn bytes(&self) -> usize {
+        self.stride * self.capacity.max(1) * 4
+    }
+}
