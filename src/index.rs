@@ -222,6 +222,33 @@ impl Index {
         Ok(unsafe { self.slab.row(slot) }.to_vec())
     }
 
+    /// The labels linked from `label` on `layer`, in stored order (empty above the node's
+    /// level). For diagnostics and tests: it locks the label map.
+    pub fn neighbours(&self, label: u64, layer: usize) -> Result<Vec<u64>> {
+        let slot = *self
+            .lock_slots()
+            .by_label
+            .get(&label)
+            .ok_or(Error::UnknownLabel(label))?;
+        if layer > self.graph.level(slot) {
+            return Ok(Vec::new());
+        }
+        let row = self.graph.row(slot, layer);
+        Ok((0..crate::graph::count(row))
+            .map(|j| self.labels[crate::graph::link(row, j) as usize].load(Ordering::Relaxed))
+            .collect())
+    }
+
+    /// The top layer of `label`'s node.
+    pub fn level(&self, label: u64) -> Result<usize> {
+        let slot = *self
+            .lock_slots()
+            .by_label
+            .get(&label)
+            .ok_or(Error::UnknownLabel(label))?;
+        Ok(self.graph.level(slot))
+    }
+
     /// Bytes of memory the index holds: vector slab, graph, labels and label map (estimated
     /// at its allocated size), for the full capacity.
     pub fn memory_bytes(&self) -> usize {
@@ -319,6 +346,7 @@ impl Index {
                 .into_par_iter()
                 .for_each_init(|| self.take_scratch(), |s, slot| self.insert_node(slot, s));
         }
+        self.repair_connectivity();
         Ok(())
     }
 

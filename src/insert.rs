@@ -32,7 +32,7 @@ impl Index {
             }
         }
         let top = unpack_entry(entry).1;
-        let (mut ep, mut d) = self.descend(s, q, entry, level.min(top));
+        let (mut ep, mut d) = self.descend(s, q, entry, level.min(top), slot);
         let ef = self.params.ef_construction.max(self.params.m);
         for layer in (0..=level.min(top)).rev() {
             self.search_layer(s, q, ep, d, ef, layer, slot);
@@ -45,6 +45,52 @@ impl Index {
         if top_guard.is_some() {
             self.entry.store(pack_entry(slot, level), Ordering::Release);
         }
+    }
+
+    /// Makes every node reachable on layer 0 from the entry point again; returns how many
+    /// nodes it relinked. [`add_batch`](Index::add_batch) calls it when it is done; after many
+    /// single [`add`](Index::add)s, call it yourself (it walks the whole graph: O(links)).
+    ///
+    /// Why it is needed: when a full neighbour row is shrunk by the heuristic, the link it
+    /// drops may have been the only way into some node. A few nodes per thousand end up so
+    /// (hnswlib and usearch graphs have them too). Each is linked in from the closest
+    /// reachable node that has room.
+    pub fn repair_connectivity(&self) -> usize {
+        let mut relinked = 0;
+        let mut guard = self.take_scratch();
+        let s = &mut *guard;
+        // A relink never cuts another node off unless a full row had to be overwritten, so
+        // one round nearly always suffices; the bound only guards against pathological data.
+        for _ in 0..8 {
+            let reached = self.reachable0();
+            let lost: Vec<u32> = (0..reached.len() as u32).filter(|&i| !reached[i as usize]).collect();
+            if lost.is_empty() {
+                break;
+            }
+            let entry = self.entry.load(Ordering::Acquire);
+            for &u in &lost {
+                let q = self.slab.row_ptr(u);
+                let (ep, d) = self.descend(s, q, entry, 0, u);
+                let ef = self.params.ef_construction.max(self.params.m);
+                self.search_layer(s, q, ep, d, ef, 0, u);
+                s.cands.clear();
+                s.cands.extend(s.pool.iter());
+                let linked = s.cands.iter().any(|&(_, c)| {
+                    let _lock = self.graph.lock(c);
+                    push_link(self.graph.row(c, 0), u)
+                });
+                if !linked {
+                    // Every candidate row is full: the nearest gives up its farthest link.
+                    let c = s.cands[0].1;
+                    let _lock = self.graph.lock(c);
+                    let row = self.graph.row(c, 0);
+                    let n = count(row);
+                    row[n].store(u, Ordering::Release);
+                }
+                relinked += 1;
+            }
+        }
+        relinked
     }
 
     /// The diversity heuristic: walks `cands` (closest first) and keeps a candidate only if

@@ -59,7 +59,7 @@ impl Index {
         }
         s.distances = 0;
         let q = s.query.as_ptr();
-        let (ep, d) = self.descend(&mut s, q, entry, 0);
+        let (ep, d) = self.descend(&mut s, q, entry, 0, u32::MAX);
         self.search_layer(&mut s, q, ep, d, ef.max(k), 0, u32::MAX);
         out.extend(s.pool.iter().take(k).map(|(distance, id)| self.neighbour(id, distance)));
         Ok(s.distances)
@@ -94,7 +94,7 @@ impl Index {
             return Ok(Vec::new());
         }
         let q = s.query.as_ptr();
-        let (ep, d) = self.descend(&mut s, q, entry, 0);
+        let (ep, d) = self.descend(&mut s, q, entry, 0, u32::MAX);
         self.search_layer_filtered(&mut s, q, ep, d, ef.max(k), &filter);
         let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
         hits.truncate(k);
@@ -162,8 +162,10 @@ impl Index {
     }
 
     /// Greedy descent (`ef = 1`) from the entry point down to layer `stop + 1`: returns the
-    /// node at which to start searching layer `stop`, and its distance.
-    pub(crate) fn descend(&self, s: &mut Scratch, q: *const f32, entry: u64, stop: usize) -> (u32, f32) {
+    /// node at which to start searching layer `stop`, and its distance. `exclude` (the node
+    /// being inserted or relinked, else `u32::MAX`) is never stepped on, so it cannot become
+    /// its own neighbour even when a concurrent insert has already linked to it.
+    pub(crate) fn descend(&self, s: &mut Scratch, q: *const f32, entry: u64, stop: usize, exclude: u32) -> (u32, f32) {
         let (mut cur, top) = unpack_entry(entry);
         let mut best = self.distance_to(q, cur);
         s.distances += 1;
@@ -175,7 +177,7 @@ impl Index {
                 self.score(s, q);
                 let before = cur;
                 for (&id, &d) in s.ids.iter().zip(&s.dists) {
-                    if d < best {
+                    if d < best && id != exclude {
                         best = d;
                         cur = id;
                     }
@@ -208,6 +210,7 @@ impl Index {
         if exclude != u32::MAX {
             s.visited.insert(exclude);
         }
+        debug_assert_ne!(ep, exclude);
         s.visited.insert(ep);
         s.pool.insert(ep, d);
         while let Some(cur) = s.pool.pop() {

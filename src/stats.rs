@@ -83,25 +83,32 @@ impl Index {
             }
         }
         let entry = self.entry.load(Ordering::Acquire);
-        if entry != NO_ENTRY {
-            st.entry = Some(unpack_entry(entry));
-            let mut reached = vec![false; n];
-            let mut queue = VecDeque::from([unpack_entry(entry).0]);
-            reached[unpack_entry(entry).0 as usize] = true;
-            while let Some(i) = queue.pop_front() {
-                let row = g.row(i, 0);
-                for j in 0..count(row) {
-                    let id = link(row, j) as usize;
-                    if id < n && !reached[id] {
-                        reached[id] = true;
-                        queue.push_back(id as u32);
-                    }
+        st.entry = (entry != NO_ENTRY).then(|| unpack_entry(entry));
+        st.unreachable = self.reachable0().iter().filter(|&&r| !r).count();
+        st
+    }
+
+    /// `reached[i]`: whether node `i` can be reached on layer 0 from the entry point.
+    pub(crate) fn reachable0(&self) -> Vec<bool> {
+        let n = self.len().min(self.capacity());
+        let mut reached = vec![false; n];
+        let entry = self.entry.load(Ordering::Acquire);
+        if entry == NO_ENTRY {
+            return reached;
+        }
+        let start = unpack_entry(entry).0;
+        let mut queue = VecDeque::from([start]);
+        reached[start as usize] = true;
+        while let Some(i) = queue.pop_front() {
+            let row = self.graph.row(i, 0);
+            for j in 0..count(row) {
+                let id = link(row, j) as usize;
+                if id < n && !reached[id] {
+                    reached[id] = true;
+                    queue.push_back(id as u32);
                 }
             }
-            st.unreachable = reached.iter().filter(|&&r| !r).count();
-        } else {
-            st.unreachable = n;
         }
-        st
+        reached
     }
 }
