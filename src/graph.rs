@@ -13,7 +13,7 @@
 //! written before the id was first published).
 
 use crossbeam_utils::Backoff;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
 /// Highest level a node can be drawn at (levels are clamped here; at `M = 2` reaching it
 /// takes billions of nodes).
@@ -27,8 +27,12 @@ pub struct Graph {
     upper: Box<[AtomicU32]>,
     /// `offsets[i]`: first upper row of node `i`; `offsets[i + 1] - offsets[i]` is its level.
     offsets: Box<[u32]>,
-    locks: Box<[AtomicBool]>,
+    /// Per node: bit 0 is its spinlock, bit 1 says its insert has finished linking it.
+    state: Box<[AtomicU8]>,
 }
+
+const LOCKED: u8 = 1;
+const LINKED: u8 = 2;
 
 /// One neighbour list: `row[0]` is the count, `row[1..]` the slots.
 pub type Row = [AtomicU32];
@@ -51,14 +55,14 @@ impl Graph {
         }
         let level0 = zeroed(levels.len().checked_mul(1 + m0)?);
         let upper = zeroed((rows as usize).checked_mul(1 + m)?);
-        let locks = (0..levels.len()).map(|_| AtomicBool::new(false)).collect();
+        let state = (0..levels.len()).map(|_| AtomicU8::new(0)).collect();
         Some(Graph {
             m,
             m0,
             level0,
             upper,
             offsets: offsets.into(),
-            locks,
+            state,
         })
     }
 
@@ -74,12 +78,15 @@ impl Graph {
         for (dst, src) in g.upper.iter().zip(self.upper.iter()) {
             dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
         }
+        for (dst, src) in g.state.iter().zip(self.state.iter()) {
+            dst.store(src.load(Ordering::Relaxed) & LINKED, Ordering::Relaxed);
+        }
         Some(g)
     }
 
     /// Slots (nodes the tables have room for).
     pub fn capacity(&self) -> usize {
-        self.locks.len()
+        self.state.len()
     }
 
     /// `Mmax0`, the most links on layer 0.
@@ -127,31 +134,38 @@ impl Graph {
     /// Takes node `i`'s spinlock; it is released when the guard drops.
     #[inline]
     pub fn lock(&self, i: u32) -> LockGuard<'_> {
-        let flag = &self.locks[i as usize];
+        let flag = &self.state[i as usize];
         let backoff = Backoff::new();
-        while flag
-            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-            .is_err()
-        {
+        while flag.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
             backoff.snooze();
         }
         LockGuard { flag }
     }
 
+    /// Records that node `i` is fully linked (its insert returned).
+    pub fn set_linked(&self, i: u32) {
+        self.state[i as usize].fetch_or(LINKED, Ordering::Release);
+    }
+
+    /// `true` once node `i`'s insert has finished linking it.
+    pub fn is_linked(&self, i: u32) -> bool {
+        self.state[i as usize].load(Ordering::Acquire) & LINKED != 0
+    }
+
     /// Heap bytes held by the tables and locks.
     pub fn bytes(&self) -> usize {
-        4 * (self.level0.len() + self.upper.len() + self.offsets.len()) + self.locks.len()
+        4 * (self.level0.len() + self.upper.len() + self.offsets.len()) + self.state.len()
     }
 }
 
 /// Holds a node's spinlock.
 pub struct LockGuard<'a> {
-    flag: &'a AtomicBool,
+    flag: &'a AtomicU8,
 }
 
 impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
-        self.flag.store(false, Ordering::Release);
+        self.flag.fetch_and(!LOCKED, Ordering::Release);
     }
 }
 

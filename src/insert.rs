@@ -25,6 +25,7 @@ impl Index {
             entry = self.entry.load(Ordering::Acquire);
             if entry == NO_ENTRY {
                 self.entry.store(pack_entry(slot, level), Ordering::Release);
+                self.graph.set_linked(slot);
                 return;
             }
             if level > unpack_entry(entry).1 {
@@ -45,6 +46,7 @@ impl Index {
         if top_guard.is_some() {
             self.entry.store(pack_entry(slot, level), Ordering::Release);
         }
+        self.graph.set_linked(slot);
     }
 
     /// Makes every node reachable on layer 0 from the entry point again; returns how many
@@ -63,7 +65,11 @@ impl Index {
         // one round nearly always suffices; the bound only guards against pathological data.
         for _ in 0..8 {
             let reached = self.reachable0();
-            let lost: Vec<u32> = (0..reached.len() as u32).filter(|&i| !reached[i as usize]).collect();
+            // Nodes still being inserted by another thread are not lost, only unfinished
+            // (and their rows may not be written yet): leave them alone.
+            let lost: Vec<u32> = (0..reached.len() as u32)
+                .filter(|&i| !reached[i as usize] && self.graph.is_linked(i))
+                .collect();
             if lost.is_empty() {
                 break;
             }
@@ -77,7 +83,8 @@ impl Index {
                 s.cands.extend(s.pool.iter());
                 let linked = s.cands.iter().any(|&(_, c)| {
                     let _lock = self.graph.lock(c);
-                    push_link(self.graph.row(c, 0), u)
+                    let row = self.graph.row(c, 0);
+                    (0..count(row)).any(|j| link(row, j) == u) || push_link(row, u)
                 });
                 if !linked {
                     // Every candidate row is full: the nearest gives up its farthest link.
