@@ -13,8 +13,14 @@ use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    let metric = match args.get(2).map(String::as_str) {
+        None | Some("l2") => Metric::L2,
+        Some("ip") => Metric::InnerProduct,
+        Some("cos") => Metric::Cosine,
+        Some(m) => return Err(format!("unknown metric {m:?}: l2, ip or cos").into()),
+    };
     let (name, base, queries) = match &args[..] {
-        [b, q] => (b.clone(), read_fvecs(b)?, read_fvecs(q)?),
+        [b, q] | [b, q, _] => (b.clone(), read_fvecs(b)?, read_fvecs(q)?),
         [] => {
             let all = gaussian_mixture(51_000, 128, 100, 1.0, 1);
             let queries = Table::new(128, all.as_slice()[50_000 * 128..].to_vec()).expect("rows");
@@ -24,15 +30,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 queries,
             )
         }
-        _ => return Err("usage: quickstart [BASE.fvecs QUERY.fvecs]".into()),
+        _ => return Err("usage: quickstart [BASE.fvecs QUERY.fvecs [l2|ip|cos]]".into()),
     };
     let (n, dim, k) = (base.len(), base.dim(), 10);
     let threads = rayon::current_num_threads();
-    println!("hnswx quickstart — {name}: {n} × {dim}, {} queries, L2", queries.len());
+    println!("hnswx quickstart — {name}: {n} × {dim}, {} queries, {metric:?}", queries.len());
     println!("{}", hnswx::build_info());
 
     let t = Instant::now();
-    let index = Index::new(Params::new(dim, Metric::L2), n)?;
+    let index = Index::new(Params::new(dim, metric), n)?;
     let labels: Vec<u64> = (0..n as u64).collect();
     index.add_batch(&labels, base.as_slice())?;
     let build = t.elapsed().as_secs_f64();
@@ -42,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         index.memory_bytes() as f64 / n as f64
     );
 
-    let mut exact = BruteForce::new(dim, Metric::L2)?;
+    let mut exact = BruteForce::new(dim, metric)?;
     exact.add_batch(&labels, base.as_slice())?;
     let truth: Vec<Vec<u64>> = exact
         .search_batch(queries.as_slice(), k)?
