@@ -16,7 +16,8 @@ const DIM: usize = 128;
 fn build(base: &Table<f32>, threads: usize) -> Index {
     let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
     let index = Index::new(Params::new(DIM, Metric::L2), N).unwrap();
-    pool.install(|| index.add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice())).unwrap();
+    pool.install(|| index.add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice()))
+        .unwrap();
     index
 }
 
@@ -25,20 +26,29 @@ fn main() {
     let queries = Table::new(DIM, all.as_slice()[N * DIM..].to_vec()).unwrap();
     let base = all.truncated(N);
     let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
-    exact.add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice()).unwrap();
-    let truth: Vec<Vec<u64>> =
-        queries.rows().map(|q| exact.search(q, 10).unwrap().iter().map(|h| h.label).collect()).collect();
+    exact
+        .add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice())
+        .unwrap();
+    let truth: Vec<Vec<u64>> = queries
+        .rows()
+        .map(|q| exact.search(q, 10).unwrap().iter().map(|h| h.label).collect())
+        .collect();
     println!("{}", hnswx::build_info());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };
 
-    let mut c = Criterion::default().configure_from_args().sample_size(10).measurement_time(Duration::from_secs(10));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(10));
     let mut g = c.benchmark_group("build");
     g.throughput(Throughput::Elements(N as u64));
     for &t in &threads {
         let index = build(&base, t);
-        let found: Vec<Vec<u64>> =
-            queries.rows().map(|q| index.search(q, 10, 64).unwrap().iter().map(|h| h.label).collect()).collect();
+        let found: Vec<Vec<u64>> = queries
+            .rows()
+            .map(|q| index.search(q, 10, 64).unwrap().iter().map(|h| h.label).collect())
+            .collect();
         println!("{t} thread(s): recall@10 at ef 64 = {:.4}", recall(&found, &truth, 10));
         g.bench_function(BenchmarkId::new("threads", t), |b| b.iter(|| build(&base, t)));
     }

@@ -20,7 +20,9 @@ const K: usize = 10;
 
 fn build(base: &Table<f32>, choice: Choice) -> Index {
     let index = Index::new(Params::new(DIM, Metric::L2).kernel(choice), N).unwrap();
-    index.add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice()).unwrap();
+    index
+        .add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice())
+        .unwrap();
     index
 }
 
@@ -29,16 +31,23 @@ fn main() {
     let queries = Table::new(DIM, all.as_slice()[N * DIM..].to_vec()).unwrap();
     let base = all.truncated(N);
     let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
-    exact.add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice()).unwrap();
+    exact
+        .add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice())
+        .unwrap();
     let truth: Vec<Vec<u64>> = queries
         .rows()
         .map(|q| exact.search(q, K).unwrap().iter().map(|h| h.label).collect())
         .collect();
     let index = build(&base, Choice::Auto);
     println!("{}", hnswx::build_info());
-    println!("data: Gaussian mixture {N} × {DIM}, 100 clusters; {QUERIES} queries; kernel {}", index.kernel().isa());
+    println!(
+        "data: Gaussian mixture {N} × {DIM}, 100 clusters; {QUERIES} queries; kernel {}",
+        index.kernel().isa()
+    );
 
-    let mut c = Criterion::default().configure_from_args().measurement_time(Duration::from_secs(4));
+    let mut c = Criterion::default()
+        .configure_from_args()
+        .measurement_time(Duration::from_secs(4));
     let recall_of = |index: &Index, ef: usize| {
         let found: Vec<Vec<u64>> = queries
             .rows()

@@ -34,7 +34,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let (n, dim, k) = (base.len(), base.dim(), 10);
     let threads = rayon::current_num_threads();
-    println!("hnswx quickstart — {name}: {n} × {dim}, {} queries, {metric:?}", queries.len());
+    println!(
+        "hnswx quickstart — {name}: {n} × {dim}, {} queries, {metric:?}",
+        queries.len()
+    );
     println!("{}", hnswx::build_info());
 
     let t = Instant::now();

@@ -7,7 +7,7 @@
 
 use std::sync::atomic::Ordering;
 
-use crate::graph::{count, link, push_link, set_links};
+use crate::graph::{count, link, push_link, set_links, Row};
 use crate::index::{pack_entry, unpack_entry, Index, NO_ENTRY};
 use crate::scratch::Scratch;
 
@@ -123,6 +123,10 @@ impl Index {
     /// Writes `s.kept` as node `slot`'s links on `layer`, then links each of them back.
     fn connect(&self, s: &mut Scratch, slot: u32, layer: usize) {
         let max = self.graph.max_links(layer);
+        debug_assert!(s
+            .kept
+            .iter()
+            .all(|&(_, id)| id != slot && self.graph.level(id) >= layer));
         {
             let _lock = self.graph.lock(slot);
             let row = self.graph.row(slot, layer);
@@ -138,13 +142,9 @@ impl Index {
                         .map(|j| link(row, j))
                         .filter(|id| s.kept.iter().all(|k| k.1 != *id)),
                 );
-                self.score(s, self.slab.row_ptr(slot));
                 s.shrink.clear();
-                s.shrink.extend(s.dists.iter().copied().zip(s.ids.iter().copied()));
                 s.shrink.extend_from_slice(&s.kept);
-                s.shrink.sort_by(|a, b| a.0.total_cmp(&b.0));
-                self.select(&s.shrink, max, &mut s.cands);
-                set_links(row, s.cands.iter().map(|&(_, id)| id));
+                self.reselect(s, slot, max, row);
             }
         }
         for i in 0..s.kept.len() {
@@ -158,13 +158,20 @@ impl Index {
             // `n` is full: re-select its links among the old ones and `slot`.
             s.ids.clear();
             s.ids.extend((0..len).map(|j| link(row, j)));
-            self.score(s, self.slab.row_ptr(n));
             s.shrink.clear();
-            s.shrink.extend(s.dists.iter().copied().zip(s.ids.iter().copied()));
             s.shrink.push((d, slot));
-            s.shrink.sort_by(|a, b| a.0.total_cmp(&b.0));
-            self.select(&s.shrink, max, &mut s.cands);
-            set_links(row, s.cands.iter().map(|&(_, id)| id));
+            self.reselect(s, n, max, row);
         }
+    }
+
+    /// Rewrites `row`, node `base`'s (its lock held), with the heuristic's choice of at most
+    /// `max` links among the ids in `s.ids` (scored here against `base`) and the pairs
+    /// already scored in `s.shrink`.
+    fn reselect(&self, s: &mut Scratch, base: u32, max: usize, row: &Row) {
+        self.score(s, self.slab.row_ptr(base));
+        s.shrink.extend(s.dists.iter().copied().zip(s.ids.iter().copied()));
+        s.shrink.sort_by(|a, b| a.0.total_cmp(&b.0));
+        self.select(&s.shrink, max, &mut s.cands);
+        set_links(row, s.cands.iter().map(|&(_, id)| id));
     }
 }

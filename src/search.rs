@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering;
 use crate::error::{Error, Result};
 use crate::graph::{count, link};
 use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
-use crate::scratch::{Scored, Scratch};
+use crate::scratch::{Scored, Scratch, ScratchGuard};
 
 impl Index {
     /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to
@@ -48,20 +48,12 @@ impl Index {
     /// (for benchmarks).
     pub fn search_counted(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) -> Result<u64> {
         out.clear();
-        if k == 0 {
-            return Err(Error::ZeroK);
+        let (mut s, start) = self.begin(query, k)?;
+        if let Some((ep, d)) = start {
+            let q = s.query.as_ptr();
+            self.search_layer(&mut s, q, ep, d, ef.max(k), 0, u32::MAX);
+            out.extend(s.pool.iter().take(k).map(|(distance, id)| self.neighbour(id, distance)));
         }
-        let mut s = self.take_scratch();
-        self.load_query(&mut s, query)?;
-        let entry = self.entry.load(Ordering::Acquire);
-        if entry == NO_ENTRY {
-            return Ok(0);
-        }
-        s.distances = 0;
-        let q = s.query.as_ptr();
-        let (ep, d) = self.descend(&mut s, q, entry, 0, u32::MAX);
-        self.search_layer(&mut s, q, ep, d, ef.max(k), 0, u32::MAX);
-        out.extend(s.pool.iter().take(k).map(|(distance, id)| self.neighbour(id, distance)));
         Ok(s.distances)
     }
 
@@ -84,17 +76,11 @@ impl Index {
         ef: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
-        if k == 0 {
-            return Err(Error::ZeroK);
-        }
-        let mut s = self.take_scratch();
-        self.load_query(&mut s, query)?;
-        let entry = self.entry.load(Ordering::Acquire);
-        if entry == NO_ENTRY {
+        let (mut s, start) = self.begin(query, k)?;
+        let Some((ep, d)) = start else {
             return Ok(Vec::new());
-        }
+        };
         let q = s.query.as_ptr();
-        let (ep, d) = self.descend(&mut s, q, entry, 0, u32::MAX);
         self.search_layer_filtered(&mut s, q, ep, d, ef.max(k), &filter);
         let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
         hits.truncate(k);
@@ -114,6 +100,25 @@ impl Index {
             });
         }
         queries.par_chunks_exact(dim).map(|q| self.search(q, k, ef)).collect()
+    }
+
+    /// The common start of a search: checks `k` and the query, loads the query into a
+    /// scratch (distance counter reset) and descends the upper layers. Returns the scratch and
+    /// the layer-0 starting node with its distance, or `None` for an empty index.
+    fn begin(&self, query: &[f32], k: usize) -> Result<(ScratchGuard<'_>, Option<(u32, f32)>)> {
+        if k == 0 {
+            return Err(Error::ZeroK);
+        }
+        let mut s = self.take_scratch();
+        self.load_query(&mut s, query)?;
+        s.distances = 0;
+        let entry = self.entry.load(Ordering::Acquire);
+        if entry == NO_ENTRY {
+            return Ok((s, None));
+        }
+        let q = s.query.as_ptr();
+        let start = self.descend(&mut s, q, entry, 0, u32::MAX);
+        Ok((s, Some(start)))
     }
 
     #[inline]
