@@ -90,6 +90,11 @@ pub fn read_fvecs(path: impl AsRef<Path>) -> Result<Table<f32>, DataError> {
     read_vecs(path.as_ref(), f32::from_le_bytes)
 }
 
+/// Reads a texmex `.bvecs` file (per row an `i32` dimension, then that many bytes), as `f32`.
+pub fn read_bvecs(path: impl AsRef<Path>) -> Result<Table<f32>, DataError> {
+    read_vecs_sized(path.as_ref(), 1, |b| f32::from(b[0]))
+}
+
 /// Reads a texmex `.ivecs` file (as `.fvecs`, with `i32` values, read as `u32` ids).
 pub fn read_ivecs(path: impl AsRef<Path>) -> Result<Table<u32>, DataError> {
     read_vecs(path.as_ref(), u32::from_le_bytes)
@@ -97,11 +102,19 @@ pub fn read_ivecs(path: impl AsRef<Path>) -> Result<Table<u32>, DataError> {
 
 /// Writes a texmex `.ivecs` file.
 pub fn write_ivecs(path: impl AsRef<Path>, table: &Table<u32>) -> Result<(), DataError> {
-    let path = path.as_ref();
+    write_vecs(path.as_ref(), table, u32::to_le_bytes)
+}
+
+/// Writes a texmex `.fvecs` file.
+pub fn write_fvecs(path: impl AsRef<Path>, table: &Table<f32>) -> Result<(), DataError> {
+    write_vecs(path.as_ref(), table, f32::to_le_bytes)
+}
+
+fn write_vecs<T: Copy>(path: &Path, table: &Table<T>, encode: fn(T) -> [u8; 4]) -> Result<(), DataError> {
     let mut bytes = Vec::with_capacity(table.len() * (table.dim() + 1) * 4);
     for row in table.rows() {
         bytes.extend_from_slice(&(table.dim() as u32).to_le_bytes());
-        row.iter().for_each(|v| bytes.extend_from_slice(&v.to_le_bytes()));
+        row.iter().for_each(|&v| bytes.extend_from_slice(&encode(v)));
     }
     std::fs::write(path, bytes).map_err(|source| DataError::Io {
         path: path.into(),
@@ -110,6 +123,11 @@ pub fn write_ivecs(path: impl AsRef<Path>, table: &Table<u32>) -> Result<(), Dat
 }
 
 fn read_vecs<T>(path: &Path, parse: fn([u8; 4]) -> T) -> Result<Table<T>, DataError> {
+    read_vecs_sized(path, 4, |b| parse(b.try_into().expect("4 bytes")))
+}
+
+/// Reads a texmex file whose values are `width` bytes each, decoded by `parse`.
+fn read_vecs_sized<T>(path: &Path, width: usize, parse: impl Fn(&[u8]) -> T) -> Result<Table<T>, DataError> {
     let bytes = std::fs::read(path).map_err(|source| DataError::Io {
         path: path.into(),
         source,
@@ -118,17 +136,19 @@ fn read_vecs<T>(path: &Path, parse: fn([u8; 4]) -> T) -> Result<Table<T>, DataEr
         path: path.into(),
         reason,
     };
-    let word = |at: usize| -> [u8; 4] { bytes[at..at + 4].try_into().expect("4 bytes") };
+    let header = |at: usize| i32::from_le_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
     if bytes.len() < 4 {
         return Err(bad(format!("{} bytes: too short for a texmex file", bytes.len())));
     }
-    let dim = i32::from_le_bytes(word(0));
+    let dim = header(0);
     if dim <= 0 || dim > (1 << 24) {
-        return Err(bad(format!("dimension {dim} at offset 0 (expected 1..=2^24)")));
+        return Err(bad(format!(
+            "dimension {dim} at offset 0 (expected 1..=2^24): not a texmex file?"
+        )));
     }
     let dim = dim as usize;
-    let row_bytes = 4 * (dim + 1);
-    if bytes.len() % row_bytes != 0 {
+    let row_bytes = 4 + width * dim;
+    if !bytes.len().is_multiple_of(row_bytes) {
         return Err(bad(format!(
             "{} bytes is not a whole number of {dim}-dimensional rows ({row_bytes} bytes each): truncated?",
             bytes.len()
@@ -138,13 +158,13 @@ fn read_vecs<T>(path: &Path, parse: fn([u8; 4]) -> T) -> Result<Table<T>, DataEr
     let mut data = Vec::with_capacity(rows * dim);
     for r in 0..rows {
         let at = r * row_bytes;
-        let d = i32::from_le_bytes(word(at));
+        let d = header(at);
         if d as usize != dim {
             return Err(bad(format!(
                 "row {r} (offset {at}) has dimension {d}, the first row {dim}"
             )));
         }
-        data.extend((0..dim).map(|j| parse(word(at + 4 + 4 * j))));
+        data.extend(bytes[at + 4..at + row_bytes].chunks_exact(width).map(&parse));
     }
     Ok(Table { dim, data })
 }

@@ -290,6 +290,17 @@ impl Index {
     /// assert_eq!(index.len(), 3);
     /// ```
     pub fn add_batch(&self, labels: &[u64], vectors: &[f32]) -> Result<()> {
+        self.add_batch_with_progress(labels, vectors, |_| {})
+    }
+
+    /// [`add_batch`](Self::add_batch) that reports progress: `progress(done)` is called from
+    /// the inserting threads every 1,024 linked vectors and once at the end.
+    pub fn add_batch_with_progress(
+        &self,
+        labels: &[u64],
+        vectors: &[f32],
+        progress: impl Fn(usize) + Sync,
+    ) -> Result<()> {
         let dim = self.dim();
         if vectors.len() != labels.len() * dim {
             return Err(Error::Dimension {
@@ -338,13 +349,27 @@ impl Index {
             first
         };
         let slots = first as u32..(first + labels.len()) as u32;
+        let done = AtomicUsize::new(0);
+        let tick = || {
+            let d = done.fetch_add(1, Ordering::Relaxed) + 1;
+            if d.is_multiple_of(1024) || d == labels.len() {
+                progress(d);
+            }
+        };
         if rayon::current_num_threads() == 1 {
             let mut s = self.take_scratch();
-            slots.for_each(|slot| self.insert_node(slot, &mut s));
+            slots.for_each(|slot| {
+                self.insert_node(slot, &mut s);
+                tick();
+            });
         } else {
-            slots
-                .into_par_iter()
-                .for_each_init(|| self.take_scratch(), |s, slot| self.insert_node(slot, s));
+            slots.into_par_iter().for_each_init(
+                || self.take_scratch(),
+                |s, slot| {
+                    self.insert_node(slot, s);
+                    tick();
+                },
+            );
         }
         self.repair_connectivity();
         Ok(())

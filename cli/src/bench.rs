@@ -1,0 +1,279 @@
+//! `hnswx bench`: build, sweep `ef`, measure, report.
+
+use hnswx::data::Table;
+use hnswx::{BruteForce, Choice, Index, Metric, Params};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
+use std::time::Instant;
+
+use crate::load;
+use crate::report::{self, Build, Report, Run};
+
+/// What to benchmark.
+pub struct Spec {
+    pub base: PathBuf,
+    pub query: PathBuf,
+    pub gt: Option<PathBuf>,
+    pub name: Option<String>,
+    pub metric: Metric,
+    pub k: usize,
+    pub m: usize,
+    pub ef_construction: usize,
+    pub ef: Vec<usize>,
+    pub threads: usize,
+    pub kernel: Choice,
+}
+
+pub fn metric_name(m: Metric) -> &'static str {
+    match m {
+        Metric::L2 => "l2",
+        Metric::InnerProduct => "ip",
+        Metric::Cosine => "cos",
+    }
+}
+
+/// The data set's name: the base file's stem without a trailing `_base`.
+pub fn dataset_name(base: &std::path::Path) -> String {
+    let stem = base.file_stem().and_then(|s| s.to_str()).unwrap_or("data");
+    stem.strip_suffix("_base").unwrap_or(stem).to_string()
+}
+
+pub fn pool(threads: usize) -> Result<rayon::ThreadPool, String> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Exact `k` nearest base ids of every query, on `threads` threads.
+pub fn ground_truth(
+    base: &Table<f32>,
+    queries: &Table<f32>,
+    metric: Metric,
+    k: usize,
+    threads: usize,
+) -> Result<Table<u32>, String> {
+    let mut exact = BruteForce::new(base.dim(), metric).map_err(|e| e.to_string())?;
+    let labels: Vec<u64> = (0..base.len() as u64).collect();
+    exact
+        .add_batch(&labels, base.as_slice())
+        .map_err(|e| format!("base: {e}"))?;
+    let k = k.min(base.len());
+    let hits = pool(threads)?
+        .install(|| exact.search_batch(queries.as_slice(), k))
+        .map_err(|e| format!("query: {e}"))?;
+    let ids: Vec<u32> = hits.iter().flat_map(|h| h.iter().map(|n| n.label as u32)).collect();
+    Table::new(k, ids).ok_or_else(|| "no ground truth".to_string())
+}
+
+fn percentile(sorted: &[f64], q: f64) -> f64 {
+    let i = ((q * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[i]
+}
+
+/// Loads, checks, builds, sweeps. Prints the reports and the table as it goes.
+pub fn run(spec: &Spec) -> Result<Report, String> {
+    let base = load::vectors(&spec.base)?;
+    let queries = load::vectors(&spec.query)?;
+    let (n, dim, k) = (base.len(), base.dim(), spec.k);
+    if queries.dim() != dim {
+        return Err(format!(
+            "dimension mismatch: base {} is {dim}-dimensional, queries {} are {}-dimensional",
+            spec.base.display(),
+            spec.query.display(),
+            queries.dim()
+        ));
+    }
+    if n == 0 || queries.is_empty() {
+        return Err("empty base or query set".into());
+    }
+    if k == 0 {
+        return Err("--k must be at least 1".into());
+    }
+    if spec.ef.is_empty() {
+        return Err("--ef needs at least one value".into());
+    }
+    let threads = spec.threads.max(1);
+    let truth = match &spec.gt {
+        Some(p) => {
+            let gt = load::ids(p)?;
+            if gt.len() != queries.len() {
+                return Err(format!(
+                    "{}: {} rows of ground truth for {} queries",
+                    p.display(),
+                    gt.len(),
+                    queries.len()
+                ));
+            }
+            if gt.dim() < k {
+                return Err(format!(
+                    "{}: {} ids per query, fewer than k = {k}",
+                    p.display(),
+                    gt.dim()
+                ));
+            }
+            if let Some(bad) = gt.as_slice().iter().find(|&&id| id as usize >= n) {
+                return Err(format!("{}: id {bad} is not a base row (base has {n})", p.display()));
+            }
+            gt
+        }
+        None => {
+            eprintln!("no --gt: computing exact ground truth by brute force on {threads} threads…");
+            ground_truth(&base, &queries, spec.metric, k, threads)?
+        }
+    };
+    let dataset = spec.name.clone().unwrap_or_else(|| dataset_name(&spec.base));
+    let params = Params::new(dim, spec.metric)
+        .m(spec.m)
+        .ef_construction(spec.ef_construction)
+        .kernel(spec.kernel);
+
+    // Build.
+    let pool = pool(threads)?;
+    let rss_before = report::proc_status_bytes("VmRSS");
+    let started = Instant::now();
+    let index = Index::new(params, n).map_err(|e| e.to_string())?;
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("building {bar:40} {pos}/{len} vectors, {elapsed} elapsed, ~{eta} left")
+            .expect("a valid template"),
+    );
+    let labels: Vec<u64> = (0..n as u64).collect();
+    pool.install(|| index.add_batch_with_progress(&labels, base.as_slice(), |d| bar.set_position(d as u64)))
+        .map_err(|e| format!("base {}: {e}", spec.base.display()))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_after = report::proc_status_bytes("VmRSS");
+    let build = Build {
+        seconds,
+        threads,
+        bytes_per_vector: match (rss_before, rss_after) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / n as f64,
+            _ => index.memory_bytes() as f64 / n as f64,
+        },
+        index_bytes_per_vector: Some(index.memory_bytes() as f64 / n as f64),
+        peak_rss_bytes: report::proc_status_bytes("VmHWM"),
+    };
+    let hardware = report::hardware(threads, index.kernel().isa().name());
+    let mut report = Report {
+        tool: "hnswx".into(),
+        dataset,
+        n,
+        dim,
+        metric: metric_name(spec.metric).into(),
+        k,
+        queries: queries.len(),
+        params: crate::report::Params {
+            m: spec.m,
+            ef_construction: spec.ef_construction,
+        },
+        build,
+        hardware,
+        runs: Vec::new(),
+    };
+    print_header(&report);
+
+    // Warm up caches and the scratch pool with one pass at the first ef.
+    let mut out = Vec::with_capacity(k);
+    for q in queries.rows().take(1000) {
+        index
+            .search_into(q, k, spec.ef[0], &mut out)
+            .map_err(|e| format!("query: {e}"))?;
+    }
+    println!(
+        "{:>5} {:>9} {:>11} {:>11} {:>8} {:>8} {:>8} {:>9} {:>10}",
+        "ef",
+        format!("recall@{k}"),
+        "QPS 1 thr",
+        format!("QPS {threads} thr"),
+        "p50 µs",
+        "p95 µs",
+        "p99 µs",
+        "p99.9 µs",
+        "dist/query"
+    );
+    let nq = queries.len();
+    for &ef in &spec.ef {
+        let mut lat = Vec::with_capacity(nq);
+        let mut hit = 0usize;
+        let mut distances = 0u64;
+        let t0 = Instant::now();
+        for (i, q) in queries.rows().enumerate() {
+            let t = Instant::now();
+            distances += index
+                .search_counted(q, k, ef, &mut out)
+                .map_err(|e| format!("query {i}: {e}"))?;
+            lat.push(t.elapsed().as_secs_f64() * 1e6);
+            let want = &truth.row(i)[..k];
+            hit += out.iter().filter(|h| want.contains(&(h.label as u32))).count();
+        }
+        let qps_single = nq as f64 / t0.elapsed().as_secs_f64();
+        let t1 = Instant::now();
+        pool.install(|| index.search_batch(queries.as_slice(), k, ef))
+            .map_err(|e| format!("query: {e}"))?;
+        let qps_batch = nq as f64 / t1.elapsed().as_secs_f64();
+        lat.sort_by(f64::total_cmp);
+        let run = Run {
+            ef,
+            recall: hit as f64 / (nq * k) as f64,
+            qps_single,
+            qps_batch: Some(qps_batch),
+            p50_us: Some(percentile(&lat, 0.50)),
+            p95_us: Some(percentile(&lat, 0.95)),
+            p99_us: Some(percentile(&lat, 0.99)),
+            p999_us: Some(percentile(&lat, 0.999)),
+            distances_per_query: Some(distances as f64 / nq as f64),
+        };
+        println!(
+            "{:>5} {:>9.4} {:>11.0} {:>11.0} {:>8.1} {:>8.1} {:>8.1} {:>9.1} {:>10.0}",
+            run.ef,
+            run.recall,
+            run.qps_single,
+            qps_batch,
+            run.p50_us.unwrap_or(0.0),
+            run.p95_us.unwrap_or(0.0),
+            run.p99_us.unwrap_or(0.0),
+            run.p999_us.unwrap_or(0.0),
+            run.distances_per_query.unwrap_or(0.0)
+        );
+        report.runs.push(run);
+    }
+    Ok(report)
+}
+
+fn print_header(r: &Report) {
+    let h = &r.hardware;
+    let info = hnswx::build_info();
+    println!("hardware");
+    println!(
+        "  cpu:             {} ({} cores; {} used)",
+        h.cpu, h.cores, h.threads_used
+    );
+    println!("  kernel:          {}", h.kernel);
+    println!("  target features: {} ({})", h.target_features, info.target);
+    println!(
+        "  compiler:        {} ({} profile, opt-level {})",
+        h.compiler, info.profile, info.opt_level
+    );
+    println!("data");
+    println!(
+        "  set:             {} — {} × {}, metric {}, {} queries, k = {}",
+        r.dataset, r.n, r.dim, r.metric, r.queries, r.k
+    );
+    println!("build");
+    println!(
+        "  params:          M = {}, ef_construction = {}",
+        r.params.m, r.params.ef_construction
+    );
+    println!(
+        "  wall time:       {:.2} s on {} threads",
+        r.build.seconds, r.build.threads
+    );
+    println!(
+        "  memory:          {:.0} bytes/vector resident ({:.0} by the index's own count); peak RSS {}",
+        r.build.bytes_per_vector,
+        r.build.index_bytes_per_vector.unwrap_or(f64::NAN),
+        r.build
+            .peak_rss_bytes
+            .map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64))
+    );
+}
