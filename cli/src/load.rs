@@ -76,7 +76,8 @@ fn npy<T>(path: &Path, read: impl FnOnce(&str, NpyFile) -> std::io::Result<Vec<T
             &"Fortran-order arrays are not supported: save with np.ascontiguousarray",
         ));
     }
-    let descr = file.dtype().descr();
+    // `descr()` renders the dtype as a Python literal, quotes included: '<f4'.
+    let descr = file.dtype().descr().trim_matches('\'').to_string();
     let data = read(&descr, file).map_err(|e| err(&e))?;
     let dim = shape[1] as usize;
     if data.len() as u64 != shape[0] * shape[1] {

@@ -1,0 +1,303 @@
+//! The `hnswx` command on small generated files: formats, errors, the JSON report, ground
+//! truth written then read back, plots.
+
+use hnswx::data::{read_ivecs, write_fvecs, Table};
+use hnswx::{BruteForce, Metric};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn hnswx(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hnswx"))
+        .args(args)
+        .output()
+        .expect("the hnswx binary runs")
+}
+
+fn ok(args: &[&str]) -> String {
+    let out = hnswx(args);
+    assert!(
+        out.status.success(),
+        "hnswx {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Runs a failing command; returns its one-line error.
+fn fails(args: &[&str]) -> String {
+    let out = hnswx(args);
+    assert!(!out.status.success(), "hnswx {args:?} should fail");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    // Progress notes may come first; the error is the last line, and one line.
+    let err = stderr.trim_end().lines().last().unwrap_or("").to_string();
+    assert!(
+        err.starts_with("hnswx: error:") || err.starts_with("error:"),
+        "unexpected stderr: {stderr}"
+    );
+    err
+}
+
+/// A fresh scratch folder per test.
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hnswx-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Generates 2,000 × 16 base vectors and 50 queries with `hnswx gen`.
+fn generated(d: &Path) -> (PathBuf, PathBuf) {
+    let (b, q) = (d.join("g_base.fvecs"), d.join("g_query.fvecs"));
+    ok(&[
+        "gen",
+        "--n",
+        "2000",
+        "--queries",
+        "50",
+        "--dim",
+        "16",
+        "--clusters",
+        "10",
+        "--out-base",
+        s(&b),
+        "--out-query",
+        s(&q),
+    ]);
+    (b, q)
+}
+
+#[test]
+fn bench_writes_a_consistent_report_csv_and_plot() {
+    let d = dir("report");
+    let (b, q) = generated(&d);
+    let (json, csv, svg) = (d.join("r.json"), d.join("r.csv"), d.join("r.svg"));
+    let stdout = ok(&[
+        "bench",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q),
+        "--metric",
+        "l2",
+        "--k",
+        "10",
+        "--ef",
+        "10,40,100",
+        "--threads",
+        "2",
+        "--json",
+        s(&json),
+        "--csv",
+        s(&csv),
+        "--plot",
+        s(&svg),
+    ]);
+    assert!(stdout.contains("hardware") && stdout.contains("target features") && stdout.contains("wall time"));
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(r["tool"], "hnswx");
+    assert_eq!(r["dataset"], "g");
+    assert_eq!((r["n"].as_u64(), r["dim"].as_u64()), (Some(2000), Some(16)));
+    assert_eq!(r["metric"], "l2");
+    assert_eq!(r["params"]["m"], 16);
+    assert_eq!(r["params"]["ef_construction"], 200);
+    assert!(r["build"]["seconds"].as_f64().unwrap() > 0.0);
+    assert_eq!(r["build"]["threads"], 2);
+    assert!(r["build"]["bytes_per_vector"].as_f64().unwrap() > 0.0);
+    assert!(r["hardware"]["cpu"].is_string() && r["hardware"]["kernel"].is_string());
+    let runs = r["runs"].as_array().unwrap();
+    assert_eq!(
+        runs.iter().map(|x| x["ef"].as_u64().unwrap()).collect::<Vec<_>>(),
+        [10, 40, 100]
+    );
+    for run in runs {
+        let recall = run["recall"].as_f64().unwrap();
+        assert!((0.0..=1.0).contains(&recall));
+        assert!(run["qps_single"].as_f64().unwrap() > 0.0 && run["qps_batch"].as_f64().unwrap() > 0.0);
+        assert!(run["p50_us"].as_f64().unwrap() <= run["p99_us"].as_f64().unwrap());
+    }
+    // On 2,000 points, ef = 100 is all but exact.
+    assert!(runs[2]["recall"].as_f64().unwrap() >= 0.95, "{}", runs[2]);
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert_eq!(csv.lines().count(), 4);
+    assert!(csv.starts_with("tool,dataset,ef,recall,qps_single"));
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+}
+
+#[test]
+fn ground_truth_is_written_then_read_back() {
+    let d = dir("gt");
+    let (b, q) = generated(&d);
+    let gt = d.join("gt.ivecs");
+    ok(&["gt", "--base", s(&b), "--query", s(&q), "--k", "20", "--out", s(&gt)]);
+    let table = read_ivecs(&gt).unwrap();
+    assert_eq!((table.len(), table.dim()), (50, 20));
+    // It agrees with the library's exact search.
+    let base = hnswx::data::read_fvecs(&b).unwrap();
+    let queries = hnswx::data::read_fvecs(&q).unwrap();
+    let mut exact = BruteForce::new(16, Metric::L2).unwrap();
+    exact
+        .add_batch(&(0..2000).collect::<Vec<_>>(), base.as_slice())
+        .unwrap();
+    for (i, qv) in queries.rows().enumerate() {
+        let want: Vec<u32> = exact.search(qv, 20).unwrap().iter().map(|h| h.label as u32).collect();
+        assert_eq!(table.row(i), &want[..]);
+    }
+    // And the bench takes it: with exact truth and a large ef, recall is near 1.
+    let json = d.join("r.json");
+    ok(&[
+        "bench",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q),
+        "--gt",
+        s(&gt),
+        "--ef",
+        "200",
+        "--json",
+        s(&json),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r["runs"][0]["recall"].as_f64().unwrap() >= 0.98);
+}
+
+/// A 2-D float32 NumPy file, written by hand (format 1.0).
+fn write_npy(path: &Path, rows: usize, cols: usize, data: &[f32]) {
+    let mut header = format!("{{'descr': '<f4', 'fortran_order': False, 'shape': ({rows}, {cols}), }}");
+    while (10 + header.len() + 1) % 64 != 0 {
+        header.push(' ');
+    }
+    header.push('\n');
+    let mut bytes = b"\x93NUMPY\x01\x00".to_vec();
+    bytes.extend_from_slice(&(header.len() as u16).to_le_bytes());
+    bytes.extend_from_slice(header.as_bytes());
+    data.iter().for_each(|x| bytes.extend_from_slice(&x.to_le_bytes()));
+    std::fs::write(path, bytes).unwrap();
+}
+
+#[test]
+fn npy_and_bvecs_inputs_are_read() {
+    let d = dir("formats");
+    let (b, q) = generated(&d);
+    let base = hnswx::data::read_fvecs(&b).unwrap();
+    let npy = d.join("base.npy");
+    write_npy(&npy, base.len(), base.dim(), base.as_slice());
+    let json = d.join("r.json");
+    ok(&[
+        "bench",
+        "--base",
+        s(&npy),
+        "--query",
+        s(&q),
+        "--ef",
+        "64",
+        "--json",
+        s(&json),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!((r["n"].as_u64(), r["dim"].as_u64()), (Some(2000), Some(16)));
+    // bvecs: bytes 0..255.
+    let bv = d.join("small.bvecs");
+    let mut bytes = Vec::new();
+    for i in 0..300u32 {
+        bytes.extend_from_slice(&4u32.to_le_bytes());
+        bytes.extend_from_slice(&[(i % 251) as u8, (i * 7 % 256) as u8, 3, (i / 2) as u8]);
+    }
+    std::fs::write(&bv, bytes).unwrap();
+    ok(&["bench", "--base", s(&bv), "--query", s(&bv), "--ef", "32"]);
+}
+
+#[test]
+fn bad_inputs_are_one_line_errors() {
+    let d = dir("errors");
+    let (b, q) = generated(&d);
+    // Truncated file: one float short.
+    let bytes = std::fs::read(&b).unwrap();
+    let cut = d.join("cut.fvecs");
+    std::fs::write(&cut, &bytes[..bytes.len() - 4]).unwrap();
+    assert!(fails(&["bench", "--base", s(&cut), "--query", s(&q)]).contains("truncated"));
+    // Not a texmex file at all.
+    let junk = d.join("junk.fvecs");
+    std::fs::write(&junk, b"this is not a vector file").unwrap();
+    assert!(fails(&["bench", "--base", s(&junk), "--query", s(&q)]).contains("junk.fvecs"));
+    // Wrong magic for .npy.
+    let npy = d.join("bad.npy");
+    std::fs::write(&npy, b"\x93NUMPX\x01\x00garbage").unwrap();
+    assert!(fails(&["bench", "--base", s(&npy), "--query", s(&q)]).contains("bad.npy"));
+    // Missing file, unknown extension.
+    assert!(fails(&["bench", "--base", s(&d.join("nope.fvecs")), "--query", s(&q)]).contains("nope.fvecs"));
+    assert!(fails(&["bench", "--base", s(&d.join("x.csv")), "--query", s(&q)]).contains("unknown format"));
+    // Dimension mismatch between base and queries.
+    let q8 = d.join("q8.fvecs");
+    write_fvecs(&q8, &Table::new(8, vec![0.5; 80]).unwrap()).unwrap();
+    assert!(fails(&["bench", "--base", s(&b), "--query", s(&q8)]).contains("dimension mismatch"));
+    assert!(fails(&["gt", "--base", s(&b), "--query", s(&q8), "--out", s(&d.join("g.ivecs"))]).contains("dimension"));
+    // Ground truth with fewer than k ids, or for another number of queries.
+    let gt5 = d.join("gt5.ivecs");
+    ok(&["gt", "--base", s(&b), "--query", s(&q), "--k", "5", "--out", s(&gt5)]);
+    assert!(
+        fails(&["bench", "--base", s(&b), "--query", s(&q), "--gt", s(&gt5), "--k", "10"]).contains("fewer than k")
+    );
+    let gt_other = d.join("gt_other.ivecs");
+    ok(&[
+        "gt",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q8.with_file_name("g_base.fvecs")),
+        "--k",
+        "10",
+        "--out",
+        s(&gt_other),
+    ]);
+    assert!(fails(&["bench", "--base", s(&b), "--query", s(&q), "--gt", s(&gt_other)]).contains("ground truth"));
+    // NaN in the data: the index's own error, with the file named.
+    let nan = d.join("nan.fvecs");
+    let mut v = vec![0.25f32; 16 * 10];
+    v[37] = f32::NAN;
+    write_fvecs(&nan, &Table::new(16, v).unwrap()).unwrap();
+    assert!(fails(&["bench", "--base", s(&nan), "--query", s(&q)]).contains("NaN"));
+    // Bad parameters.
+    assert!(fails(&["bench", "--base", s(&b), "--query", s(&q), "--k", "0"]).contains("k"));
+    assert!(fails(&["bench", "--base", s(&b), "--query", s(&q), "--kernel", "sse9"]).contains("unknown kernel"));
+    assert!(fails(&["bench", "--base", s(&b), "--query", s(&q), "--m", "1"]).contains("m"));
+    // A report that is not one.
+    assert!(fails(&["plot", s(&b), "-o", s(&d.join("p.svg"))]).contains("g_base.fvecs"));
+}
+
+#[test]
+fn compare_and_plot_overlay_reports() {
+    let d = dir("compare");
+    let (b, q) = generated(&d);
+    let ours = d.join("hnswx.json");
+    ok(&[
+        "bench",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q),
+        "--ef",
+        "10,20,40,80,160",
+        "--json",
+        s(&ours),
+    ]);
+    // A stand-in for hnswlib's report: the same runs at half the speed.
+    let mut other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ours).unwrap()).unwrap();
+    other["tool"] = "hnswlib".into();
+    for run in other["runs"].as_array_mut().unwrap() {
+        run["qps_single"] = (run["qps_single"].as_f64().unwrap() / 2.0).into();
+    }
+    let theirs = d.join("hnswlib.json");
+    std::fs::write(&theirs, other.to_string()).unwrap();
+    let svg = d.join("both.svg");
+    let table = ok(&["compare", s(&ours), s(&theirs), "-o", s(&svg)]);
+    assert!(table.contains("| g | 0.90 | hnswx |"), "{table}");
+    assert!(table.contains("2.00×"), "{table}");
+    ok(&["plot", s(&ours), s(&theirs), "-o", s(&d.join("p.svg"))]);
+    let plot = std::fs::read_to_string(d.join("p.svg")).unwrap();
+    assert!(plot.contains("hnswx") && plot.contains("hnswlib"));
+}
