@@ -84,6 +84,74 @@ impl Graph {
         Some(g)
     }
 
+    /// A graph from saved tables, every node marked linked. Checks every invariant the
+    /// search relies on (levels, link counts, ids in range and of the right level, no
+    /// self-links) and says which one fails.
+    pub fn from_parts(m: usize, level0: Vec<u32>, upper: Vec<u32>, offsets: Vec<u32>) -> Result<Graph, String> {
+        let (m0, n) = (2 * m, offsets.len().saturating_sub(1));
+        if offsets.first() != Some(&0) || level0.len() != n * (1 + m0) {
+            return Err("tables of the wrong size".into());
+        }
+        for (i, w) in offsets.windows(2).enumerate() {
+            if w[1] < w[0] || (w[1] - w[0]) as usize > MAX_LEVEL {
+                return Err(format!("node {i} has an invalid level"));
+            }
+        }
+        if offsets[n] as usize * (1 + m) != upper.len() {
+            return Err("the upper-layer table does not match the levels".into());
+        }
+        let level = |i: usize| (offsets[i + 1] - offsets[i]) as usize;
+        let check_row = |row: &[u32], node: usize, layer: usize, max: usize| -> Result<(), String> {
+            let c = row[0] as usize;
+            if c > max {
+                return Err(format!("node {node} has {c} links on layer {layer} (at most {max})"));
+            }
+            for &id in &row[1..=c] {
+                let id = id as usize;
+                if id >= n || id == node || level(id) < layer {
+                    return Err(format!("node {node} links to {id} on layer {layer}"));
+                }
+            }
+            Ok(())
+        };
+        for (i, row) in level0.chunks_exact(1 + m0).enumerate() {
+            check_row(row, i, 0, m0)?;
+        }
+        for (i, w) in offsets.windows(2).enumerate() {
+            for (layer, r) in (1..).zip(w[0] as usize..w[1] as usize) {
+                check_row(&upper[r * (1 + m)..][..1 + m], i, layer, m)?;
+            }
+        }
+        Ok(Graph {
+            m,
+            m0,
+            level0: level0.into_iter().map(AtomicU32::new).collect(),
+            upper: upper.into_iter().map(AtomicU32::new).collect(),
+            offsets: offsets.into(),
+            state: (0..n).map(|_| AtomicU8::new(LINKED)).collect(),
+        })
+    }
+
+    /// Layer-0 cells of nodes `0..n`, in file order.
+    pub fn level0_cells(&self, n: usize) -> impl Iterator<Item = &AtomicU32> {
+        self.level0[..n * (1 + self.m0)].iter()
+    }
+
+    /// Upper-layer cells of nodes `0..n`, in file order.
+    pub fn upper_cells(&self, n: usize) -> impl Iterator<Item = &AtomicU32> {
+        self.upper[..self.offsets[n] as usize * (1 + self.m)].iter()
+    }
+
+    /// `offsets[0..=n]`.
+    pub fn offsets(&self, n: usize) -> &[u32] {
+        &self.offsets[..=n]
+    }
+
+    /// Upper-layer rows owned by nodes `0..n`.
+    pub fn upper_rows(&self, n: usize) -> usize {
+        self.offsets[n] as usize
+    }
+
     /// Slots (nodes the tables have room for).
     pub fn capacity(&self) -> usize {
         self.state.len()

@@ -78,6 +78,8 @@ pub struct Index {
     slots: Mutex<Slots>,
     /// Continues the level stream when the capacity grows.
     level_rng: Mutex<Xoshiro256PlusPlus>,
+    /// Levels drawn from the stream so far (the capacity, unless the index was loaded).
+    levels_drawn: usize,
     pub(crate) scratch: ScratchPool,
 }
 
@@ -93,7 +95,7 @@ impl std::fmt::Debug for Index {
 }
 
 /// Draws `n` levels `⌊−ln(U)·mL⌋`, `U` uniform in (0, 1], clamped to [`MAX_LEVEL`].
-fn draw_levels(rng: &mut Xoshiro256PlusPlus, ml: f64, n: usize, out: &mut Vec<u8>) {
+pub(crate) fn draw_levels(rng: &mut Xoshiro256PlusPlus, ml: f64, n: usize, out: &mut Vec<u8>) {
     out.extend((0..n).map(|_| {
         let u = ((rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
         ((-u.ln() * ml).floor() as usize).min(MAX_LEVEL) as u8
@@ -137,9 +139,50 @@ impl Index {
                 by_label: HashMap::with_capacity(capacity),
             }),
             level_rng: Mutex::new(rng),
+            levels_drawn: capacity,
             scratch: ScratchPool::new(2 * threads + 2),
             params,
         })
+    }
+
+    /// An index from loaded, already checked parts (capacity = `labels.len()`).
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn from_parts(
+        params: Params,
+        slab: Slab,
+        graph: Graph,
+        labels: Vec<u64>,
+        by_label: HashMap<u64, u32>,
+        entry: u64,
+        rng: Xoshiro256PlusPlus,
+        levels_drawn: usize,
+    ) -> Index {
+        let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
+        let kernel = hnswx_kernels::auto().metric(params.metric);
+        Index {
+            kernel,
+            slab,
+            graph,
+            len: AtomicUsize::new(labels.len()),
+            labels: labels.into_iter().map(AtomicU64::new).collect(),
+            entry: AtomicU64::new(entry),
+            top: Mutex::new(()),
+            slots: Mutex::new(Slots { by_label }),
+            level_rng: Mutex::new(rng),
+            levels_drawn,
+            scratch: ScratchPool::new(2 * threads + 2),
+            params,
+        }
+    }
+
+    /// Levels drawn from the seed's stream so far.
+    pub(crate) fn levels_drawn(&self) -> usize {
+        self.levels_drawn
+    }
+
+    /// Locks the label map for a save: no slot can be claimed until the guard drops.
+    pub(crate) fn lock_slots_for_save(&self) -> impl Drop + '_ {
+        self.lock_slots()
     }
 
     /// Makes room for `additional` more vectors than the index holds now. Needs `&mut self`:
@@ -161,6 +204,7 @@ impl Index {
         let mut levels: Vec<u8> = (0..old).map(|i| self.graph.level(i as u32) as u8).collect();
         let rng = self.level_rng.get_mut().unwrap_or_else(|e| e.into_inner());
         draw_levels(rng, self.params.level_multiplier(), cap - old, &mut levels);
+        self.levels_drawn += cap - old;
         let slab = self.slab.resized(cap).ok_or_else(|| too_large(cap))?;
         let graph = self.graph.resized(&levels).ok_or_else(|| too_large(cap))?;
         let labels: Box<[AtomicU64]> = (0..cap)

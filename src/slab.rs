@@ -113,6 +113,13 @@ impl Slab {
         unsafe { std::ptr::copy_nonoverlapping(v.as_ptr(), self.row_ptr(i) as *mut f32, self.dim) };
     }
 
+    /// The first `rows` rows as one mutable slice (padding included); exclusive access.
+    pub fn as_mut_slice(&mut self, rows: usize) -> &mut [f32] {
+        assert!(rows <= self.capacity);
+        // SAFETY: `&mut self` excludes every other access; the range lies in the allocation.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), rows * self.stride) }
+    }
+
     /// Heap bytes held.
     pub fn bytes(&self) -> usize {
         self.stride * self.capacity.max(1) * 4

@@ -1,0 +1,550 @@
+//! Persistence: one versioned file, written crash-safely, read back with every byte checked.
+//!
+//! Layout (little-endian; every section starts on a 64-byte boundary, in the in-memory
+//! layout, so a mapped file could be used in place):
+//!
+//! | part | contents |
+//! |---|---|
+//! | header (288 bytes) | magic `HNSWXIDX`, format version, endianness marker, dim, padded stride, metric, M, Mmax0, ef_construction, seed, count, levels drawn, entry point, file length, offset/length/xxh3 of each section, xxh3 of the header |
+//! | slab | `count × stride` f32: the vectors, rows zero-padded |
+//! | level0 | `count × (1 + Mmax0)` u32: per node its link count, then its links |
+//! | offsets | `count + 1` u32: first upper-layer row of each node |
+//! | upper | `offsets[count] × (1 + M)` u32: upper-layer rows |
+//! | labels | `count` u64 |
+//!
+//! Bytes between sections must be zero. There are no deletion marks: the index has no
+//! deletion yet.
+//!
+//! [`Index::save`] writes a temporary file in the same folder, syncs it, renames it over the
+//! target and syncs the folder: a crash leaves either the old file or the new one.
+//! [`Index::load`] checks the header, the file length, every section's checksum and every
+//! structural invariant (link counts, ids, levels, labels, finite vectors) before it returns
+//! an index; any mismatch is a [`FileError`], never a panic.
+
+use bytemuck::{Pod, Zeroable};
+use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::collections::HashMap;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::Ordering;
+use xxhash_rust::xxh3::Xxh3;
+
+use crate::graph::{Graph, MAX_LEVEL};
+use crate::index::{unpack_entry, Index, NO_ENTRY};
+use crate::params::{Params, MAX_M};
+use crate::slab::{padded_stride, Slab};
+use hnswx_kernels::Metric;
+
+/// First 8 bytes of every index file.
+pub const MAGIC: [u8; 8] = *b"HNSWXIDX";
+/// The format version this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const ENDIAN_MARK: u32 = 0x0102_0304;
+const SECTION_ALIGN: u64 = 64;
+const SECTION_NAMES: [&str; 5] = ["slab", "level0", "offsets", "upper", "labels"];
+
+/// Why an index file could not be written or read. Loading never returns a partial index.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum FileError {
+    /// The operating system refused a read, write, sync or rename.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file does not start with [`MAGIC`]: not an hnswx index.
+    #[error("not an hnswx index file (magic {found:02x?})")]
+    BadMagic {
+        /// The first bytes found.
+        found: [u8; 8],
+    },
+    /// Written by a newer (or unknown) format version.
+    #[error("format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    UnsupportedVersion {
+        /// The version in the file.
+        found: u32,
+    },
+    /// Written on a machine of the other byte order.
+    #[error("the file was written with a different byte order")]
+    Endianness,
+    /// Shorter (or longer) than its header says.
+    #[error("file is {found} bytes, its header says {expected}: truncated or extended")]
+    Length {
+        /// Length from the header.
+        expected: u64,
+        /// Actual length.
+        found: u64,
+    },
+    /// A checksum does not match: the named part was altered.
+    #[error("checksum mismatch in the {part}: the file is corrupted")]
+    Checksum {
+        /// `header` or a section name.
+        part: &'static str,
+    },
+    /// The contents break an invariant (an out-of-range id, a field that disagrees with the
+    /// file, …).
+    #[error("corrupted index: {0}")]
+    Corrupt(String),
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
+struct Section {
+    offset: u64,
+    len: u64,
+    checksum: u64,
+    _reserved: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Pod, Zeroable)]
+struct Header {
+    magic: [u8; 8],
+    version: u32,
+    endian: u32,
+    header_len: u32,
+    metric: u32,
+    dim: u32,
+    stride: u32,
+    m: u32,
+    m0: u32,
+    ef_construction: u32,
+    max_level: u32,
+    seed: u64,
+    count: u64,
+    levels_drawn: u64,
+    entry: u64,
+    file_len: u64,
+    sections: [Section; 5],
+    reserved: [u64; 4],
+    checksum: u64,
+}
+
+const HEADER_LEN: usize = std::mem::size_of::<Header>();
+
+fn metric_code(m: Metric) -> u32 {
+    match m {
+        Metric::L2 => 0,
+        Metric::InnerProduct => 1,
+        Metric::Cosine => 2,
+    }
+}
+
+fn header_checksum(h: &Header) -> u64 {
+    let bytes = bytemuck::bytes_of(h);
+    xxhash_rust::xxh3::xxh3_64(&bytes[..HEADER_LEN - 8])
+}
+
+fn align_up(x: u64) -> u64 {
+    x.div_ceil(SECTION_ALIGN) * SECTION_ALIGN
+}
+
+/// Section lengths in bytes for `count` nodes with `upper_rows` upper-layer rows.
+fn section_lens(stride: usize, m: usize, count: usize, upper_rows: usize) -> Option<[u64; 5]> {
+    let b = |n: usize, size: usize| n.checked_mul(size).map(|x| x as u64);
+    Some([
+        b(count.checked_mul(stride)?, 4)?,
+        b(count.checked_mul(1 + 2 * m)?, 4)?,
+        b(count + 1, 4)?,
+        b(upper_rows.checked_mul(1 + m)?, 4)?,
+        b(count, 8)?,
+    ])
+}
+
+/// Hashes what it writes.
+struct Hashed<W: Write> {
+    inner: W,
+    hash: Xxh3,
+    written: u64,
+}
+
+impl<W: Write> Hashed<W> {
+    fn put(&mut self, bytes: &[u8]) -> std::io::Result<()> {
+        self.hash.update(bytes);
+        self.written += bytes.len() as u64;
+        self.inner.write_all(bytes)
+    }
+
+    /// Ends a section: its checksum, and zero padding to the next boundary (not hashed).
+    fn finish(&mut self) -> std::io::Result<u64> {
+        let sum = self.hash.digest();
+        self.hash = Xxh3::new();
+        let pad = align_up(self.written) - self.written;
+        self.inner.write_all(&vec![0u8; pad as usize])?;
+        self.written += pad;
+        Ok(sum)
+    }
+}
+
+impl Index {
+    /// Writes the index to `path`, crash-safely (temporary file in the same folder, fsync,
+    /// rename, fsync of the folder). Searches may run meanwhile; new `add`s wait for the
+    /// save to finish, and inserts already running are waited for first.
+    pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
+        let path = path.as_ref();
+        let io = |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let _slots = self.lock_slots_for_save();
+        let count = self.len();
+        // Inserts that claimed a slot before we took the lock finish linking first.
+        for i in 0..count as u32 {
+            while !self.graph.is_linked(i) {
+                std::thread::yield_now();
+            }
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .ok_or_else(|| io(std::io::Error::other("no file name")))?;
+        let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+        let result = self.write_file(&tmp, count).map_err(io).and_then(|()| {
+            std::fs::rename(&tmp, path).map_err(io)?;
+            sync_dir(dir).map_err(io)
+        });
+        if result.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        result
+    }
+
+    fn write_file(&self, tmp: &Path, count: usize) -> std::io::Result<()> {
+        let file = std::fs::File::create(tmp)?;
+        let mut w = Hashed {
+            inner: std::io::BufWriter::with_capacity(1 << 20, &file),
+            hash: Xxh3::new(),
+            written: 0,
+        };
+        let (stride, m) = (self.slab.stride(), self.params.m);
+        let upper_rows = self.graph.upper_rows(count);
+        let lens =
+            section_lens(stride, m, count, upper_rows).ok_or_else(|| std::io::Error::other("index too large"))?;
+        let header_space = align_up(HEADER_LEN as u64);
+        w.inner.write_all(&vec![0u8; header_space as usize])?;
+        w.written = header_space;
+        let mut sections = [Section::default(); 5];
+        let mut begin = |w: &mut Hashed<_>, i: usize| sections[i].offset = w.written;
+        // slab
+        begin(&mut w, 0);
+        for i in 0..count as u32 {
+            // SAFETY: every slot below `count` is linked (checked by the caller), so its row
+            // was written and published and is never written again.
+            let row = unsafe { std::slice::from_raw_parts(self.slab.row_ptr(i), stride) };
+            w.put(bytemuck::cast_slice(row))?;
+        }
+        let sums0 = w.finish()?;
+        // level0, offsets, upper: the atomics, read one value at a time.
+        let put_u32s = |w: &mut Hashed<_>, it: &mut dyn Iterator<Item = u32>| -> std::io::Result<u64> {
+            let mut buf = Vec::with_capacity(4096);
+            loop {
+                buf.clear();
+                buf.extend(it.take(4096));
+                if buf.is_empty() {
+                    break;
+                }
+                w.put(bytemuck::cast_slice(&buf))?;
+            }
+            w.finish()
+        };
+        begin(&mut w, 1);
+        let sums1 = put_u32s(
+            &mut w,
+            &mut self.graph.level0_cells(count).map(|c| c.load(Ordering::Acquire)),
+        )?;
+        begin(&mut w, 2);
+        let sums2 = put_u32s(&mut w, &mut self.graph.offsets(count).iter().copied())?;
+        begin(&mut w, 3);
+        let sums3 = put_u32s(
+            &mut w,
+            &mut self.graph.upper_cells(count).map(|c| c.load(Ordering::Acquire)),
+        )?;
+        begin(&mut w, 4);
+        for l in &self.labels[..count] {
+            w.put(&l.load(Ordering::Relaxed).to_le_bytes())?;
+        }
+        let sums4 = w.finish()?;
+        for (i, sum) in [sums0, sums1, sums2, sums3, sums4].into_iter().enumerate() {
+            sections[i].len = lens[i];
+            sections[i].checksum = sum;
+        }
+        let mut h = Header {
+            magic: MAGIC,
+            version: FORMAT_VERSION,
+            endian: ENDIAN_MARK,
+            header_len: HEADER_LEN as u32,
+            metric: metric_code(self.params.metric),
+            dim: self.params.dim as u32,
+            stride: stride as u32,
+            m: m as u32,
+            m0: 2 * m as u32,
+            ef_construction: self.params.ef_construction.min(u32::MAX as usize) as u32,
+            max_level: MAX_LEVEL as u32,
+            seed: self.params.seed,
+            count: count as u64,
+            levels_drawn: self.levels_drawn() as u64,
+            entry: self.entry.load(Ordering::Acquire),
+            file_len: w.written,
+            sections,
+            reserved: [0; 4],
+            checksum: 0,
+        };
+        h.checksum = header_checksum(&h);
+        let mut inner = w.inner.into_inner().map_err(|e| e.into_error())?;
+        inner.seek(SeekFrom::Start(0))?;
+        inner.write_all(bytemuck::bytes_of(&h))?;
+        file.sync_all()
+    }
+
+    /// Reads an index saved by [`save`](Self::save) into memory (it can then be searched and,
+    /// after [`reserve`](Self::reserve), added to). Every checksum and invariant is checked.
+    pub fn load(path: impl AsRef<Path>) -> Result<Index, FileError> {
+        let path = path.as_ref();
+        let io = |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let mut file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        Index::read_from(&mut std::io::BufReader::with_capacity(1 << 20, &mut file), len).map_err(|e| match e {
+            FileError::Io { source, .. } => io(source),
+            other => other,
+        })
+    }
+
+    /// [`load`](Self::load) from any reader holding `len` bytes of an index file (a
+    /// `Cursor` over bytes, say).
+    pub fn read_from(r: &mut impl Read, len: u64) -> Result<Index, FileError> {
+        let io = |source| FileError::Io {
+            path: PathBuf::from("<reader>"),
+            source,
+        };
+        let short = |expected| FileError::Length { expected, found: len };
+        let mut h = Header::zeroed();
+        if len < HEADER_LEN as u64 {
+            let mut magic = [0u8; 8];
+            let n = r.read(&mut magic).map_err(io)?;
+            if n < 8 || magic != MAGIC {
+                return Err(FileError::BadMagic { found: magic });
+            }
+            return Err(short(HEADER_LEN as u64));
+        }
+        r.read_exact(bytemuck::bytes_of_mut(&mut h)).map_err(io)?;
+        if h.magic != MAGIC {
+            return Err(FileError::BadMagic { found: h.magic });
+        }
+        if h.endian != ENDIAN_MARK {
+            return Err(if h.endian == ENDIAN_MARK.swap_bytes() {
+                FileError::Endianness
+            } else {
+                FileError::Checksum { part: "header" }
+            });
+        }
+        if h.version != FORMAT_VERSION {
+            // A version we do not know may lay its header out differently: say so before
+            // judging its checksum.
+            return Err(FileError::UnsupportedVersion { found: h.version });
+        }
+        if header_checksum(&h) != h.checksum {
+            return Err(FileError::Checksum { part: "header" });
+        }
+        if h.file_len != len {
+            return Err(FileError::Length {
+                expected: h.file_len,
+                found: len,
+            });
+        }
+        let (params, count, upper_rows) = check_header(&h)?;
+        let (dim, stride, m) = (params.dim, padded_stride(params.dim), params.m);
+        // Read the sections in order, checking the zero padding between them.
+        let mut at = align_up(HEADER_LEN as u64);
+        skip_padding(r, HEADER_LEN as u64, at).map_err(|e| e.or_io(io))?;
+        let mut section = |i: usize, dst: &mut [u8], at: &mut u64| -> Result<(), FileError> {
+            let s = h.sections[i];
+            if s.offset != *at || s.len != dst.len() as u64 {
+                return Err(FileError::Corrupt(format!("section {} is misplaced", SECTION_NAMES[i])));
+            }
+            r.read_exact(dst).map_err(io)?;
+            if xxhash_rust::xxh3::xxh3_64(dst) != s.checksum {
+                return Err(FileError::Checksum { part: SECTION_NAMES[i] });
+            }
+            let end = s.offset + s.len;
+            *at = align_up(end);
+            skip_padding(r, end, *at).map_err(|e| e.or_io(io))
+        };
+        let mut slab = Slab::new(dim, count).ok_or_else(|| FileError::Corrupt("count too large".into()))?;
+        section(0, bytemuck::cast_slice_mut(slab.as_mut_slice(count)), &mut at)?;
+        let mut level0 = vec![0u32; count * (1 + 2 * m)];
+        section(1, bytemuck::cast_slice_mut(&mut level0), &mut at)?;
+        let mut offsets = vec![0u32; count + 1];
+        section(2, bytemuck::cast_slice_mut(&mut offsets), &mut at)?;
+        let mut upper = vec![0u32; upper_rows * (1 + m)];
+        if offsets[count] as usize != upper_rows {
+            return Err(FileError::Corrupt("offsets disagree with the upper section".into()));
+        }
+        section(3, bytemuck::cast_slice_mut(&mut upper), &mut at)?;
+        let mut labels = vec![0u64; count];
+        section(4, bytemuck::cast_slice_mut(&mut labels), &mut at)?;
+        if at != len {
+            return Err(FileError::Length {
+                expected: at,
+                found: len,
+            });
+        }
+
+        // Invariants: the search relies on these for memory safety.
+        let slab_values = slab.as_mut_slice(count);
+        for (i, row) in slab_values.chunks_exact(stride).enumerate() {
+            if let Some(j) = row[..dim].iter().position(|x| !x.is_finite()) {
+                return Err(FileError::Corrupt(format!("vector {i} component {j} is not finite")));
+            }
+            if row[dim..].iter().any(|&x| x != 0.0) {
+                return Err(FileError::Corrupt(format!("vector {i} has non-zero padding")));
+            }
+        }
+        let graph = Graph::from_parts(m, level0, upper, offsets).map_err(FileError::Corrupt)?;
+        if h.entry == NO_ENTRY {
+            if count != 0 {
+                return Err(FileError::Corrupt("no entry point in a non-empty index".into()));
+            }
+        } else {
+            let (e, level) = unpack_entry(h.entry);
+            if e as usize >= count || graph.level(e) != level || h.entry >> 32 > MAX_LEVEL as u64 {
+                return Err(FileError::Corrupt(format!(
+                    "entry point {e} at level {level} is not a node of that level"
+                )));
+            }
+            if (0..count as u32).any(|i| graph.level(i) > level) {
+                return Err(FileError::Corrupt("a node sits above the entry point".into()));
+            }
+        }
+        let mut by_label = HashMap::with_capacity(count);
+        for (slot, &l) in labels.iter().enumerate() {
+            if by_label.insert(l, slot as u32).is_some() {
+                return Err(FileError::Corrupt(format!("label {l} appears twice")));
+            }
+        }
+        let rng = replay_levels(h.seed, params.level_multiplier(), h.levels_drawn);
+        Ok(Index::from_parts(
+            params,
+            slab,
+            graph,
+            labels,
+            by_label,
+            h.entry,
+            rng,
+            h.levels_drawn as usize,
+        ))
+    }
+}
+
+/// The level stream after `drawn` draws, so that growing a loaded index continues it.
+fn replay_levels(seed: u64, ml: f64, drawn: u64) -> Xoshiro256PlusPlus {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
+    let mut sink = Vec::new();
+    let mut left = drawn as usize;
+    while left > 0 {
+        let n = left.min(1 << 16);
+        sink.clear();
+        crate::index::draw_levels(&mut rng, ml, n, &mut sink);
+        left -= n;
+    }
+    rng
+}
+
+/// Checks the header's fields against each other: parameters, count and section sizes.
+fn check_header(h: &Header) -> Result<(Params, usize, usize), FileError> {
+    let bad = |what: String| Err(FileError::Corrupt(what));
+    let metric = match h.metric {
+        0 => Metric::L2,
+        1 => Metric::InnerProduct,
+        2 => Metric::Cosine,
+        other => return bad(format!("unknown metric code {other}")),
+    };
+    let (dim, m) = (h.dim as usize, h.m as usize);
+    if dim == 0 || dim > (1 << 24) || h.stride as usize != padded_stride(dim) {
+        return bad(format!("dimension {dim} with row stride {}", h.stride));
+    }
+    if !(2..=MAX_M).contains(&m) || h.m0 as usize != 2 * m || h.ef_construction == 0 {
+        return bad(format!(
+            "M = {m}, Mmax0 = {}, ef_construction = {}",
+            h.m0, h.ef_construction
+        ));
+    }
+    if h.header_len as usize != HEADER_LEN || h.max_level as usize != MAX_LEVEL || h.reserved != [0; 4] {
+        return bad("header fields of this version disagree".into());
+    }
+    let count = usize::try_from(h.count)
+        .ok()
+        .filter(|&c| c <= crate::index::MAX_CAPACITY);
+    let Some(count) = count else {
+        return bad(format!("count {}", h.count));
+    };
+    if h.levels_drawn < h.count {
+        return bad("fewer levels drawn than nodes".into());
+    }
+    let upper_rows = (h.sections[3].len / 4) as usize / (1 + m);
+    let Some(lens) = section_lens(padded_stride(dim), m, count, upper_rows) else {
+        return bad("section sizes overflow".into());
+    };
+    let mut end = align_up(HEADER_LEN as u64);
+    for (i, s) in h.sections.iter().enumerate() {
+        if s.len != lens[i] || s.offset != end || s._reserved != 0 {
+            return bad(format!(
+                "section {} (offset {}, {} bytes) disagrees with the header",
+                SECTION_NAMES[i], s.offset, s.len
+            ));
+        }
+        end = align_up(s.offset + s.len);
+    }
+    if h.file_len != end {
+        return bad(format!("file length {} for sections ending at {end}", h.file_len));
+    }
+    let params = Params::new(dim, metric)
+        .m(m)
+        .ef_construction(h.ef_construction as usize)
+        .seed(h.seed);
+    Ok((params, count, upper_rows))
+}
+
+/// A padding failure: bad bytes, or an I/O error to be given its path.
+enum PadError {
+    NonZero,
+    Io(std::io::Error),
+}
+
+impl PadError {
+    fn or_io(self, io: impl Fn(std::io::Error) -> FileError) -> FileError {
+        match self {
+            PadError::NonZero => FileError::Corrupt("non-zero bytes between sections".into()),
+            PadError::Io(e) => io(e),
+        }
+    }
+}
+
+fn skip_padding(r: &mut impl Read, from: u64, to: u64) -> Result<(), PadError> {
+    let mut pad = vec![0u8; (to - from) as usize];
+    r.read_exact(&mut pad).map_err(PadError::Io)?;
+    if pad.iter().any(|&b| b != 0) {
+        return Err(PadError::NonZero);
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> std::io::Result<()> {
+    Ok(())
+}

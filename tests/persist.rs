@@ -1,0 +1,215 @@
+//! Save and load: round trips, and files damaged every way we can think of. A damaged file
+//! is a typed error, never a panic and never a partial index.
+
+mod common;
+
+use common::*;
+use hnswx::{FileError, Index, Metric, Params, FORMAT_VERSION};
+use std::io::Cursor;
+use std::path::PathBuf;
+
+fn dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("hnswx-persist-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn load_bytes(bytes: &[u8]) -> Result<Index, FileError> {
+    Index::read_from(&mut Cursor::new(bytes), bytes.len() as u64)
+}
+
+#[test]
+fn round_trip_keeps_every_answer_and_link() {
+    let d = dir("round");
+    let (base, queries) = mixture(3_000, 40, 12, 31);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let index = build(Params::new(12, metric).m(8).seed(5), &base, 2);
+        let path = d.join("index.hnswx");
+        index.save(&path).unwrap();
+        let back = Index::load(&path).unwrap();
+        assert_eq!((back.len(), back.dim(), back.metric()), (index.len(), 12, metric));
+        assert_eq!(back.params(), index.params());
+        for label in (0..3_000).step_by(7) {
+            assert_eq!(back.get(label).unwrap(), index.get(label).unwrap());
+            for layer in 0..=index.level(label).unwrap() {
+                assert_eq!(
+                    back.neighbours(label, layer).unwrap(),
+                    index.neighbours(label, layer).unwrap()
+                );
+            }
+        }
+        for q in queries.rows() {
+            assert_eq!(back.search(q, 10, 50).unwrap(), index.search(q, 10, 50).unwrap());
+        }
+        assert!(back.graph_stats().is_healthy());
+        // A loaded index is full; reserve makes room, and it keeps working.
+        let mut back = back;
+        assert!(back.add(1_000_000, base.row(0)).is_err());
+        back.reserve(10).unwrap();
+        back.add(1_000_000, base.row(0)).unwrap();
+        assert!(back.graph_stats().is_healthy());
+        // No temporary file is left beside the index.
+        let names: Vec<_> = std::fs::read_dir(&d).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+}
+
+#[test]
+fn empty_index_round_trips_and_save_replaces_the_old_file() {
+    let d = dir("empty");
+    let path = d.join("i.hnswx");
+    let empty = Index::new(Params::new(3, Metric::L2), 10).unwrap();
+    empty.save(&path).unwrap();
+    let back = Index::load(&path).unwrap();
+    assert!(back.is_empty());
+    assert!(back.search(&[0.0; 3], 1, 10).unwrap().is_empty());
+    let full = Index::new(Params::new(3, Metric::L2), 10).unwrap();
+    full.add_batch(&[1, 2], &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]).unwrap();
+    full.save(&path).unwrap();
+    assert_eq!(Index::load(&path).unwrap().len(), 2);
+    assert!(matches!(
+        full.save(d.join("no/such/folder/i.hnswx")),
+        Err(FileError::Io { .. })
+    ));
+    assert!(matches!(
+        Index::load(d.join("missing.hnswx")),
+        Err(FileError::Io { .. })
+    ));
+}
+
+/// A small saved index and its bytes.
+fn small_file() -> Vec<u8> {
+    let (base, _) = mixture(150, 1, 5, 32);
+    let index = build(Params::new(5, Metric::L2).m(4).seed(1), &base, 1);
+    let path = dir("small").join("s.hnswx");
+    index.save(&path).unwrap();
+    std::fs::read(path).unwrap()
+}
+
+#[test]
+fn every_truncation_is_an_error() {
+    let bytes = small_file();
+    assert!(load_bytes(&bytes).is_ok());
+    for cut in 0..bytes.len() {
+        assert!(
+            load_bytes(&bytes[..cut]).is_err(),
+            "a file cut at {cut} of {} loaded",
+            bytes.len()
+        );
+    }
+    let mut longer = bytes.clone();
+    longer.extend_from_slice(&[0; 64]);
+    assert!(matches!(load_bytes(&longer), Err(FileError::Length { .. })));
+}
+
+#[test]
+fn every_flipped_byte_is_an_error() {
+    let bytes = small_file();
+    let mut copy = bytes.clone();
+    for at in 0..bytes.len() {
+        for mask in [0x01u8, 0x80, 0xff] {
+            copy[at] ^= mask;
+            let r = load_bytes(&copy);
+            assert!(r.is_err(), "flipping byte {at} with {mask:#x} went unnoticed");
+            copy[at] ^= mask;
+        }
+    }
+}
+
+#[test]
+fn header_errors_are_named() {
+    let bytes = small_file();
+    let mut b = bytes.clone();
+    b[0] = b'X';
+    assert!(matches!(load_bytes(&b), Err(FileError::BadMagic { .. })));
+    assert!(matches!(load_bytes(b"not an index"), Err(FileError::BadMagic { .. })));
+    assert!(matches!(load_bytes(&[]), Err(FileError::BadMagic { .. })));
+    let mut b = bytes.clone();
+    b[8..12].copy_from_slice(&(FORMAT_VERSION + 1).to_le_bytes());
+    assert!(matches!(load_bytes(&b), Err(FileError::UnsupportedVersion { found }) if found == FORMAT_VERSION + 1));
+    let mut b = bytes.clone();
+    b[12..16].copy_from_slice(&0x0102_0304u32.to_be_bytes());
+    assert!(matches!(load_bytes(&b), Err(FileError::Endianness)));
+    let mut b = bytes.clone();
+    b[24] ^= 1; // dim, not resealed: the header checksum catches it
+    assert!(matches!(load_bytes(&b), Err(FileError::Checksum { part: "header" })));
+}
+
+// Header field offsets of format version 1 (see src/persist.rs).
+const COUNT: usize = 56;
+const ENTRY: usize = 72;
+const SECTIONS: usize = 88;
+const CHECKSUM: usize = 280;
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
+}
+
+/// Recomputes every section checksum and the header's, as a careful forger would.
+fn reseal(b: &mut [u8]) {
+    for i in 0..5 {
+        let s = SECTIONS + 32 * i;
+        let (off, len) = (u64_at(b, s) as usize, u64_at(b, s + 8) as usize);
+        let sum = xxhash_rust::xxh3::xxh3_64(&b[off..off + len]);
+        b[s + 16..s + 24].copy_from_slice(&sum.to_le_bytes());
+    }
+    let sum = xxhash_rust::xxh3::xxh3_64(&b[..CHECKSUM]);
+    b[CHECKSUM..CHECKSUM + 8].copy_from_slice(&sum.to_le_bytes());
+}
+
+fn section(b: &[u8], i: usize) -> usize {
+    u64_at(b, SECTIONS + 32 * i) as usize
+}
+
+#[test]
+fn resealed_forgeries_are_caught_by_the_invariant_checks() {
+    let bytes = small_file();
+    let corrupt = |edit: &dyn Fn(&mut Vec<u8>)| {
+        let mut b = bytes.clone();
+        edit(&mut b);
+        reseal(&mut b);
+        match load_bytes(&b) {
+            Err(FileError::Corrupt(why)) => why,
+            Err(FileError::Length { .. }) => "length".into(),
+            other => panic!("forgery accepted or misreported: {:?}", other.map(|i| i.len())),
+        }
+    };
+    let level0 = section(&bytes, 1);
+    // An out-of-range neighbour id.
+    let why = corrupt(&|b| b[level0 + 4..level0 + 8].copy_from_slice(&1_000_000u32.to_le_bytes()));
+    assert!(why.contains("links to"), "{why}");
+    // A link count above Mmax0.
+    let why = corrupt(&|b| b[level0..level0 + 4].copy_from_slice(&99u32.to_le_bytes()));
+    assert!(why.contains("links on layer 0"), "{why}");
+    // A self-link: node 0 linking to 0.
+    let why = corrupt(&|b| b[level0 + 4..level0 + 8].copy_from_slice(&0u32.to_le_bytes()));
+    assert!(why.contains("links to 0"), "{why}");
+    // A NaN in the vectors.
+    let slab = section(&bytes, 0);
+    let why = corrupt(&|b| b[slab..slab + 4].copy_from_slice(&f32::NAN.to_le_bytes()));
+    assert!(why.contains("not finite"), "{why}");
+    // Non-zero row padding (dim 5, stride 16).
+    let why = corrupt(&|b| b[slab + 4 * 7..slab + 4 * 8].copy_from_slice(&1.0f32.to_le_bytes()));
+    assert!(why.contains("padding"), "{why}");
+    // Two nodes with one label.
+    let labels = section(&bytes, 4);
+    let why = corrupt(&|b| {
+        let first: [u8; 8] = b[labels..labels + 8].try_into().unwrap();
+        b[labels + 8..labels + 16].copy_from_slice(&first);
+    });
+    assert!(why.contains("twice"), "{why}");
+    // An entry point that is not a node.
+    let why = corrupt(&|b| b[ENTRY..ENTRY + 4].copy_from_slice(&7_000u32.to_le_bytes()));
+    assert!(why.contains("entry point"), "{why}");
+    // A count that disagrees with the sections.
+    let why = corrupt(&|b| b[COUNT..COUNT + 8].copy_from_slice(&151u64.to_le_bytes()));
+    assert!(
+        why.contains("disagrees") || why.contains("levels drawn") || why == "length",
+        "{why}"
+    );
+    // A level beyond the upper table.
+    let offsets = section(&bytes, 2);
+    let why = corrupt(&|b| b[offsets + 4..offsets + 8].copy_from_slice(&u32::MAX.to_le_bytes()));
+    assert!(why.contains("level") || why.contains("upper"), "{why}");
+}
