@@ -46,7 +46,7 @@ pub use hnswx_kernels as kernels;
 pub use hnswx_kernels::{Choice, Isa, Metric};
 pub use index::{Index, Neighbour, MAX_CAPACITY};
 pub use params::{Params, MAX_M};
-pub use persist::{FileError, FORMAT_VERSION, MAGIC};
+pub use persist::{FileError, Verify, FORMAT_VERSION, MAGIC};
 pub use stats::GraphStats;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.

@@ -1,9 +1,9 @@
 //! `hnswx bench`: build, sweep `ef`, measure, report.
 
 use hnswx::data::Table;
-use hnswx::{BruteForce, Choice, Index, Metric, Params};
+use hnswx::{BruteForce, Choice, Index, Metric, Params, Verify};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::load;
@@ -71,8 +71,72 @@ fn percentile(sorted: &[f64], q: f64) -> f64 {
     sorted[i]
 }
 
+/// Builds an index over `base` (labels `0..n`) on `threads` threads with a progress bar;
+/// returns it with its build report.
+pub fn build(base: &Table<f32>, params: Params, threads: usize, what: &Path) -> Result<(Index, Build), String> {
+    let n = base.len();
+    let pool = pool(threads)?;
+    let rss_before = report::proc_status_bytes("VmRSS");
+    let started = Instant::now();
+    let index = Index::new(params, n).map_err(|e| e.to_string())?;
+    let bar = ProgressBar::new(n as u64).with_style(
+        ProgressStyle::with_template("building {bar:40} {pos}/{len} vectors, {elapsed} elapsed, ~{eta} left")
+            .expect("a valid template"),
+    );
+    let labels: Vec<u64> = (0..n as u64).collect();
+    pool.install(|| index.add_batch_with_progress(&labels, base.as_slice(), |d| bar.set_position(d as u64)))
+        .map_err(|e| format!("base {}: {e}", what.display()))?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    let rss_after = report::proc_status_bytes("VmRSS");
+    let build = Build {
+        seconds,
+        threads,
+        bytes_per_vector: match (rss_before, rss_after) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / n as f64,
+            _ => index.memory_bytes() as f64 / n as f64,
+        },
+        index_bytes_per_vector: Some(index.memory_bytes() as f64 / n as f64),
+        peak_rss_bytes: report::proc_status_bytes("VmHWM"),
+    };
+    Ok((index, build))
+}
+
+/// Checks a ground-truth table against the queries, `k` and the number of base vectors.
+fn check_truth(gt: &Table<u32>, path: &Path, queries: usize, k: usize, n: usize) -> Result<(), String> {
+    if gt.len() != queries {
+        return Err(format!(
+            "{}: {} rows of ground truth for {queries} queries",
+            path.display(),
+            gt.len()
+        ));
+    }
+    if gt.dim() < k {
+        return Err(format!(
+            "{}: {} ids per query, fewer than k = {k}",
+            path.display(),
+            gt.dim()
+        ));
+    }
+    if let Some(bad) = gt.as_slice().iter().find(|&&id| id as usize >= n) {
+        return Err(format!("{}: id {bad} is not a base row (base has {n})", path.display()));
+    }
+    Ok(())
+}
+
+fn check_spec(spec: &Spec) -> Result<(), String> {
+    if spec.k == 0 {
+        return Err("--k must be at least 1".into());
+    }
+    if spec.ef.is_empty() {
+        return Err("--ef needs at least one value".into());
+    }
+    Ok(())
+}
+
 /// Loads, checks, builds, sweeps. Prints the reports and the table as it goes.
 pub fn run(spec: &Spec) -> Result<Report, String> {
+    check_spec(spec)?;
     let base = load::vectors(&spec.base)?;
     let queries = load::vectors(&spec.query)?;
     let (n, dim, k) = (base.len(), base.dim(), spec.k);
@@ -87,34 +151,11 @@ pub fn run(spec: &Spec) -> Result<Report, String> {
     if n == 0 || queries.is_empty() {
         return Err("empty base or query set".into());
     }
-    if k == 0 {
-        return Err("--k must be at least 1".into());
-    }
-    if spec.ef.is_empty() {
-        return Err("--ef needs at least one value".into());
-    }
     let threads = spec.threads.max(1);
     let truth = match &spec.gt {
         Some(p) => {
             let gt = load::ids(p)?;
-            if gt.len() != queries.len() {
-                return Err(format!(
-                    "{}: {} rows of ground truth for {} queries",
-                    p.display(),
-                    gt.len(),
-                    queries.len()
-                ));
-            }
-            if gt.dim() < k {
-                return Err(format!(
-                    "{}: {} ids per query, fewer than k = {k}",
-                    p.display(),
-                    gt.dim()
-                ));
-            }
-            if let Some(bad) = gt.as_slice().iter().find(|&&id| id as usize >= n) {
-                return Err(format!("{}: id {bad} is not a base row (base has {n})", p.display()));
-            }
+            check_truth(&gt, p, queries.len(), k, n)?;
             gt
         }
         None => {
@@ -122,49 +163,74 @@ pub fn run(spec: &Spec) -> Result<Report, String> {
             ground_truth(&base, &queries, spec.metric, k, threads)?
         }
     };
-    let dataset = spec.name.clone().unwrap_or_else(|| dataset_name(&spec.base));
     let params = Params::new(dim, spec.metric)
         .m(spec.m)
         .ef_construction(spec.ef_construction)
         .kernel(spec.kernel);
+    let (index, build) = self::build(&base, params, threads, &spec.base)?;
+    let name = spec.name.clone().unwrap_or_else(|| dataset_name(&spec.base));
+    sweep(&index, build, name, &queries, &truth, spec)
+}
 
-    // Build.
-    let pool = pool(threads)?;
-    let rss_before = report::proc_status_bytes("VmRSS");
+/// `bench --index`: a saved index instead of a build; the "build" report is the load.
+pub fn run_saved(spec: &Spec, path: &Path, verify: Verify) -> Result<Report, String> {
+    check_spec(spec)?;
+    let queries = load::vectors(&spec.query)?;
     let started = Instant::now();
-    let index = Index::new(params, n).map_err(|e| e.to_string())?;
-    let bar = ProgressBar::new(n as u64).with_style(
-        ProgressStyle::with_template("building {bar:40} {pos}/{len} vectors, {elapsed} elapsed, ~{eta} left")
-            .expect("a valid template"),
-    );
-    let labels: Vec<u64> = (0..n as u64).collect();
-    pool.install(|| index.add_batch_with_progress(&labels, base.as_slice(), |d| bar.set_position(d as u64)))
-        .map_err(|e| format!("base {}: {e}", spec.base.display()))?;
-    bar.finish_and_clear();
-    let seconds = started.elapsed().as_secs_f64();
-    let rss_after = report::proc_status_bytes("VmRSS");
+    let rss_before = report::proc_status_bytes("VmRSS");
+    let index = Index::load_with(path, verify).map_err(|e| format!("{}: {e}", path.display()))?;
+    let n = index.len();
     let build = Build {
-        seconds,
-        threads,
-        bytes_per_vector: match (rss_before, rss_after) {
-            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / n as f64,
-            _ => index.memory_bytes() as f64 / n as f64,
+        seconds: started.elapsed().as_secs_f64(),
+        threads: 1,
+        bytes_per_vector: match (rss_before, report::proc_status_bytes("VmRSS")) {
+            (Some(a), Some(b)) => b.saturating_sub(a) as f64 / n.max(1) as f64,
+            _ => index.memory_bytes() as f64 / n.max(1) as f64,
         },
-        index_bytes_per_vector: Some(index.memory_bytes() as f64 / n as f64),
+        index_bytes_per_vector: Some(index.memory_bytes() as f64 / n.max(1) as f64),
         peak_rss_bytes: report::proc_status_bytes("VmHWM"),
     };
+    eprintln!("loaded {} ({n} vectors) in {:.3} s", path.display(), build.seconds);
+    if queries.dim() != index.dim() {
+        return Err(format!(
+            "dimension mismatch: the index holds {}-dimensional vectors, queries are {}",
+            index.dim(),
+            queries.dim()
+        ));
+    }
+    let Some(gt_path) = &spec.gt else {
+        return Err("bench --index needs --gt (write it once with `hnswx gt`)".into());
+    };
+    let truth = load::ids(gt_path)?;
+    check_truth(&truth, gt_path, queries.len(), spec.k, n)?;
+    let name = spec.name.clone().unwrap_or_else(|| dataset_name(path));
+    sweep(&index, build, name, &queries, &truth, spec)
+}
+
+/// Prints the reports, then sweeps `ef`: recall, QPS on one and on all threads, latency.
+fn sweep(
+    index: &Index,
+    build: Build,
+    dataset: String,
+    queries: &Table<f32>,
+    truth: &Table<u32>,
+    spec: &Spec,
+) -> Result<Report, String> {
+    let (k, threads) = (spec.k, spec.threads.max(1));
+    let pool = pool(threads)?;
     let hardware = report::hardware(threads, index.kernel().isa().name());
+    let params = index.params();
     let mut report = Report {
         tool: "hnswx".into(),
         dataset,
-        n,
-        dim,
-        metric: metric_name(spec.metric).into(),
+        n: index.len(),
+        dim: index.dim(),
+        metric: metric_name(index.metric()).into(),
         k,
         queries: queries.len(),
         params: crate::report::Params {
-            m: spec.m,
-            ef_construction: spec.ef_construction,
+            m: params.max_links(),
+            ef_construction: params.ef_construction_value(),
         },
         build,
         hardware,

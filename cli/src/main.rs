@@ -16,7 +16,7 @@ mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hnswx::data::{gaussian_mixture, write_fvecs, write_ivecs, Table};
-use hnswx::{Choice, Metric};
+use hnswx::{Choice, Index, Metric, Params, Verify};
 use std::path::PathBuf;
 
 #[derive(Parser)]
@@ -55,9 +55,15 @@ fn default_threads() -> usize {
 enum Command {
     /// Build an index, sweep ef, print recall, QPS and latency with the hardware report.
     Bench {
-        /// Base vectors (.fvecs, .bvecs, .npy).
+        /// Base vectors (.fvecs, .bvecs, .npy); not needed with --index.
+        #[arg(long, required_unless_present = "index")]
+        base: Option<PathBuf>,
+        /// A saved index to benchmark instead of building one (needs --gt).
+        #[arg(long, conflicts_with = "base")]
+        index: Option<PathBuf>,
+        /// With --index: skip the section checksums (the structure is still checked).
         #[arg(long)]
-        base: PathBuf,
+        no_verify: bool,
         /// Query vectors (.fvecs, .bvecs, .npy).
         #[arg(long)]
         query: PathBuf,
@@ -97,6 +103,43 @@ enum Command {
         /// Draw recall vs QPS as SVG.
         #[arg(long)]
         plot: Option<PathBuf>,
+    },
+    /// Build an index and save it.
+    Build {
+        #[arg(long)]
+        base: PathBuf,
+        #[arg(long, value_enum, default_value = "l2")]
+        metric: MetricArg,
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// The index file to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Search a saved index: one line per query, `label:distance` pairs, nearest first.
+    Query {
+        /// The index file.
+        index: PathBuf,
+        #[arg(long)]
+        query: PathBuf,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 64)]
+        ef: usize,
+        /// Skip the section checksums (the structure is still checked).
+        #[arg(long)]
+        no_verify: bool,
+    },
+    /// Describe a saved index: parameters, nodes per level, degrees, unreachable nodes.
+    Info {
+        /// The index file.
+        index: PathBuf,
     },
     /// Compute exact ground truth by brute force and write it as .ivecs.
     Gt {
@@ -159,6 +202,8 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::Bench {
             base,
+            index,
+            no_verify,
             query,
             gt,
             name,
@@ -175,7 +220,7 @@ fn run(cli: Cli) -> Result<(), String> {
         } => {
             let kernel = Choice::parse(&kernel).map_err(|e| e.to_string())?;
             let spec = bench::Spec {
-                base,
+                base: base.clone().unwrap_or_default(),
                 query,
                 gt,
                 name,
@@ -187,7 +232,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 threads,
                 kernel,
             };
-            let report = bench::run(&spec)?;
+            let report = match &index {
+                Some(path) => bench::run_saved(&spec, path, verify(no_verify))?,
+                None => bench::run(&spec)?,
+            };
             if let Some(p) = json {
                 report.write(&p)?;
             }
@@ -197,6 +245,57 @@ fn run(cli: Cli) -> Result<(), String> {
             if let Some(p) = plot {
                 plot::draw(std::slice::from_ref(&report), &p)?;
             }
+            Ok(())
+        }
+        Command::Build {
+            base,
+            metric,
+            m,
+            ef_construction,
+            seed,
+            threads,
+            out,
+        } => {
+            let b = load::vectors(&base)?;
+            let params = Params::new(b.dim(), metric.into())
+                .m(m)
+                .ef_construction(ef_construction)
+                .seed(seed);
+            let (index, build) = bench::build(&b, params, threads.max(1), &base)?;
+            index.save(&out).map_err(|e| e.to_string())?;
+            println!(
+                "built {} × {} in {:.2} s on {} threads; saved to {} ({} bytes)",
+                b.len(),
+                b.dim(),
+                build.seconds,
+                build.threads,
+                out.display(),
+                std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0)
+            );
+            Ok(())
+        }
+        Command::Query {
+            index,
+            query,
+            k,
+            ef,
+            no_verify,
+        } => {
+            let idx = Index::load_with(&index, verify(no_verify)).map_err(|e| format!("{}: {e}", index.display()))?;
+            let q = load::vectors(&query)?;
+            let mut out = String::new();
+            for (i, row) in q.rows().enumerate() {
+                let hits = idx.search(row, k, ef).map_err(|e| format!("query {i}: {e}"))?;
+                let line: Vec<String> = hits.iter().map(|h| format!("{}:{}", h.label, h.distance)).collect();
+                out += &line.join(" ");
+                out.push('\n');
+            }
+            print!("{out}");
+            Ok(())
+        }
+        Command::Info { index } => {
+            let idx = Index::load(&index).map_err(|e| format!("{}: {e}", index.display()))?;
+            print!("{}", info(&idx, &index));
             Ok(())
         }
         Command::Gt {
@@ -263,4 +362,72 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+fn verify(no_verify: bool) -> Verify {
+    if no_verify {
+        Verify::Structure
+    } else {
+        Verify::All
+    }
+}
+
+/// `hnswx info`: the header's parameters and the graph's shape.
+fn info(idx: &Index, path: &std::path::Path) -> String {
+    let p = idx.params();
+    let st = idx.graph_stats();
+    let mut s = format!(
+        "file:        {} ({} bytes, format version {})\n",
+        path.display(),
+        std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
+        hnswx::FORMAT_VERSION
+    );
+    s += &format!(
+        "vectors:     {} × {}, metric {}\n",
+        idx.len(),
+        idx.dim(),
+        bench::metric_name(idx.metric())
+    );
+    s += &format!(
+        "parameters:  M = {}, Mmax0 = {}, ef_construction = {}, seed = {}\n",
+        p.max_links(),
+        p.max_links0(),
+        p.ef_construction_value(),
+        p.seed_value()
+    );
+    s += &format!(
+        "entry point: {:?}\n",
+        st.entry.map(|(node, level)| format!("node {node} at level {level}"))
+    );
+    s += &format!(
+        "links:       {} in all, {:.1} per node\n",
+        st.links,
+        st.links as f64 / st.nodes.max(1) as f64
+    );
+    s += "nodes per level (level: nodes, mean degree, max degree):\n";
+    for (level, &nodes) in st.nodes_per_level.iter().enumerate() {
+        let hist = &st.degree_histogram[level];
+        let on_layer: usize = hist.iter().sum();
+        let mean = hist.iter().enumerate().map(|(d, &c)| d * c).sum::<usize>() as f64 / on_layer.max(1) as f64;
+        let max = hist.iter().rposition(|&c| c > 0).unwrap_or(0);
+        s += &format!(
+            "  {level:>2}: {nodes:>10} top here; {on_layer:>10} on this layer, degree mean {mean:.1}, max {max}\n"
+        );
+    }
+    s += "layer-0 degree histogram (degree: nodes):\n ";
+    for (d, &c) in st
+        .degree_histogram
+        .first()
+        .map(|h| h.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .enumerate()
+    {
+        if c > 0 {
+            s += &format!(" {d}:{c}");
+        }
+    }
+    s += "\n";
+    s += &format!("unreachable from the entry point on layer 0: {}\n", st.unreachable);
+    s
 }

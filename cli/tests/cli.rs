@@ -301,3 +301,62 @@ fn compare_and_plot_overlay_reports() {
     let plot = std::fs::read_to_string(d.join("p.svg")).unwrap();
     assert!(plot.contains("hnswx") && plot.contains("hnswlib"));
 }
+
+#[test]
+fn build_query_info_and_bench_a_saved_index() {
+    let d = dir("saved");
+    let (b, q) = generated(&d);
+    let index = d.join("g.hnswx");
+    let gt = d.join("gt.ivecs");
+    ok(&["gt", "--base", s(&b), "--query", s(&q), "--k", "10", "--out", s(&gt)]);
+    assert!(ok(&[
+        "build",
+        "--base",
+        s(&b),
+        "--metric",
+        "l2",
+        "--m",
+        "8",
+        "--out",
+        s(&index)
+    ])
+    .contains("saved to"));
+    let info = ok(&["info", s(&index)]);
+    assert!(
+        info.contains("2000 × 16")
+            && info.contains("M = 8")
+            && info.contains("unreachable from the entry point on layer 0: 0"),
+        "{info}"
+    );
+    let answers = ok(&["query", s(&index), "--query", s(&q), "--k", "3", "--ef", "50"]);
+    assert_eq!(answers.lines().count(), 50);
+    assert!(answers.lines().all(|l| l.split(' ').count() == 3 && l.contains(':')));
+    let json = d.join("r.json");
+    ok(&[
+        "bench",
+        "--index",
+        s(&index),
+        "--query",
+        s(&q),
+        "--gt",
+        s(&gt),
+        "--ef",
+        "100",
+        "--json",
+        s(&json),
+    ]);
+    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert!(r["runs"][0]["recall"].as_f64().unwrap() >= 0.95);
+    assert_eq!(r["params"]["m"], 8);
+    assert!(fails(&["bench", "--index", s(&index), "--query", s(&q)]).contains("--gt"));
+    // A flipped byte in the vectors: a one-line error, unless checksums are skipped.
+    let mut bytes = std::fs::read(&index).unwrap();
+    bytes[400] ^= 0x10;
+    std::fs::write(&index, &bytes).unwrap();
+    assert!(fails(&["query", s(&index), "--query", s(&q)]).contains("checksum"));
+    assert!(fails(&["info", s(&index)]).contains("checksum"));
+    ok(&["query", s(&index), "--query", s(&q), "--no-verify"]);
+    // A truncated index.
+    std::fs::write(&index, &bytes[..bytes.len() / 2]).unwrap();
+    assert!(fails(&["query", s(&index), "--query", s(&q), "--no-verify"]).contains("truncated"));
+}
