@@ -12,6 +12,7 @@
 //! with `Acquire`, which also makes the vector of every id they see visible to them (it was
 //! written before the id was first published).
 
+use crate::storage::Cells;
 use crossbeam_utils::Backoff;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
@@ -23,10 +24,10 @@ pub const MAX_LEVEL: usize = 31;
 pub struct Graph {
     m: usize,
     m0: usize,
-    level0: Box<[AtomicU32]>,
-    upper: Box<[AtomicU32]>,
+    level0: Cells<AtomicU32>,
+    upper: Cells<AtomicU32>,
     /// `offsets[i]`: first upper row of node `i`; `offsets[i + 1] - offsets[i]` is its level.
-    offsets: Box<[u32]>,
+    offsets: Cells<u32>,
     /// Per node: bit 0 is its spinlock, bit 1 says its insert has finished linking it.
     state: Box<[AtomicU8]>,
 }
@@ -37,8 +38,8 @@ const LINKED: u8 = 2;
 /// One neighbour list: `row[0]` is the count, `row[1..]` the slots.
 pub type Row = [AtomicU32];
 
-fn zeroed(n: usize) -> Box<[AtomicU32]> {
-    (0..n).map(|_| AtomicU32::new(0)).collect()
+fn zeroed(n: usize) -> Cells<AtomicU32> {
+    Cells::heap((0..n).map(|_| AtomicU32::new(0)).collect())
 }
 
 impl Graph {
@@ -61,7 +62,7 @@ impl Graph {
             m0,
             level0,
             upper,
-            offsets: offsets.into(),
+            offsets: Cells::heap(offsets.into()),
             state,
         })
     }
@@ -84,10 +85,15 @@ impl Graph {
         Some(g)
     }
 
-    /// A graph from saved tables, every node marked linked. Checks every invariant the
-    /// search relies on (levels, link counts, ids in range and of the right level, no
-    /// self-links) and says which one fails.
-    pub fn from_parts(m: usize, level0: Vec<u32>, upper: Vec<u32>, offsets: Vec<u32>) -> Result<Graph, String> {
+    /// A graph from saved tables (on the heap or mapped), every node marked linked. Checks
+    /// every invariant the search relies on (levels, link counts, ids in range and of the
+    /// right level, no self-links) and says which one fails.
+    pub fn from_parts(
+        m: usize,
+        level0: Cells<AtomicU32>,
+        upper: Cells<AtomicU32>,
+        offsets: Cells<u32>,
+    ) -> Result<Graph, String> {
         let (m0, n) = (2 * m, offsets.len().saturating_sub(1));
         if offsets.first() != Some(&0) || level0.len() != n * (1 + m0) {
             return Err("tables of the wrong size".into());
@@ -101,13 +107,13 @@ impl Graph {
             return Err("the upper-layer table does not match the levels".into());
         }
         let level = |i: usize| (offsets[i + 1] - offsets[i]) as usize;
-        let check_row = |row: &[u32], node: usize, layer: usize, max: usize| -> Result<(), String> {
-            let c = row[0] as usize;
+        let check_row = |row: &[AtomicU32], node: usize, layer: usize, max: usize| -> Result<(), String> {
+            let c = row[0].load(Ordering::Relaxed) as usize;
             if c > max {
                 return Err(format!("node {node} has {c} links on layer {layer} (at most {max})"));
             }
-            for &id in &row[1..=c] {
-                let id = id as usize;
+            for cell in &row[1..=c] {
+                let id = cell.load(Ordering::Relaxed) as usize;
                 if id >= n || id == node || level(id) < layer {
                     return Err(format!("node {node} links to {id} on layer {layer}"));
                 }
@@ -125,9 +131,9 @@ impl Graph {
         Ok(Graph {
             m,
             m0,
-            level0: level0.into_iter().map(AtomicU32::new).collect(),
-            upper: upper.into_iter().map(AtomicU32::new).collect(),
-            offsets: offsets.into(),
+            level0,
+            upper,
+            offsets,
             state: (0..n).map(|_| AtomicU8::new(LINKED)).collect(),
         })
     }

@@ -13,6 +13,7 @@ use crate::graph::{Graph, MAX_LEVEL};
 use crate::params::Params;
 use crate::scratch::{Scratch, ScratchGuard, ScratchPool};
 use crate::slab::Slab;
+use crate::storage::Cells;
 use hnswx_kernels::{Metric, MetricKernel};
 
 /// Most nodes an index can hold: ids are 31-bit (the search pool keeps a flag in the top bit).
@@ -68,7 +69,7 @@ pub struct Index {
     pub(crate) slab: Slab,
     pub(crate) graph: Graph,
     /// Label of each slot, written before the slot is published.
-    pub(crate) labels: Box<[AtomicU64]>,
+    pub(crate) labels: Cells<AtomicU64>,
     /// Slots handed out (nodes added or being added).
     pub(crate) len: AtomicUsize,
     /// The entry point ([`pack_entry`]) or [`NO_ENTRY`].
@@ -131,7 +132,7 @@ impl Index {
             kernel,
             slab,
             graph,
-            labels: (0..capacity).map(|_| AtomicU64::new(0)).collect(),
+            labels: Cells::heap((0..capacity).map(|_| AtomicU64::new(0)).collect()),
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
             top: Mutex::new(()),
@@ -151,7 +152,7 @@ impl Index {
         params: Params,
         slab: Slab,
         graph: Graph,
-        labels: Vec<u64>,
+        labels: Cells<AtomicU64>,
         by_label: HashMap<u64, u32>,
         entry: u64,
         rng: Xoshiro256PlusPlus,
@@ -164,7 +165,7 @@ impl Index {
             slab,
             graph,
             len: AtomicUsize::new(labels.len()),
-            labels: labels.into_iter().map(AtomicU64::new).collect(),
+            labels,
             entry: AtomicU64::new(entry),
             top: Mutex::new(()),
             slots: Mutex::new(Slots { by_label }),
@@ -207,9 +208,11 @@ impl Index {
         self.levels_drawn += cap - old;
         let slab = self.slab.resized(cap).ok_or_else(|| too_large(cap))?;
         let graph = self.graph.resized(&levels).ok_or_else(|| too_large(cap))?;
-        let labels: Box<[AtomicU64]> = (0..cap)
-            .map(|i| AtomicU64::new(self.labels.get(i).map_or(0, |l| l.load(Ordering::Relaxed))))
-            .collect();
+        let labels = Cells::heap(
+            (0..cap)
+                .map(|i| AtomicU64::new(self.labels.get(i).map_or(0, |l| l.load(Ordering::Relaxed))))
+                .collect(),
+        );
         self.slab = slab;
         self.graph = graph;
         self.labels = labels;

@@ -38,6 +38,7 @@ mod scratch;
 mod search;
 mod slab;
 mod stats;
+mod storage;
 
 pub use brute::BruteForce;
 pub use build_info::{build_info, BuildInfo};

@@ -27,13 +27,15 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::index::{unpack_entry, Index, NO_ENTRY};
 use crate::params::{Params, MAX_M};
 use crate::slab::{padded_stride, Slab};
+use crate::storage::Cells;
 use hnswx_kernels::Metric;
 
 /// First 8 bytes of every index file.
@@ -386,7 +388,7 @@ impl Index {
             });
         }
         let (params, count, upper_rows) = check_header(&h)?;
-        let (dim, stride, m) = (params.dim, padded_stride(params.dim), params.m);
+        let (dim, m) = (params.dim, params.m);
         // Read the sections in order, checking the zero padding between them.
         let mut at = align_up(HEADER_LEN as u64);
         skip_padding(r, HEADER_LEN as u64, at).map_err(|e| e.or_io(io))?;
@@ -423,9 +425,122 @@ impl Index {
             });
         }
 
-        // Invariants: the search relies on these for memory safety.
-        let slab_values = slab.as_mut_slice(count);
-        for (i, row) in slab_values.chunks_exact(stride).enumerate() {
+        let cells = |v: Vec<u32>| Cells::heap(v.into_iter().map(AtomicU32::new).collect());
+        let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
+        assemble(
+            &h,
+            params,
+            slab,
+            cells(level0),
+            cells(upper),
+            Cells::heap(offsets.into()),
+            labels,
+            true,
+        )
+    }
+
+    /// Maps an index file and searches it in place: nothing is copied, pages are read as
+    /// the search touches them, so opening takes milliseconds whatever the size. The header
+    /// and every structural invariant of the graph are checked (the search's memory safety
+    /// rests on them); with [`Verify::All`] the section checksums and the vectors are
+    /// checked too, which reads the whole file. A mapped index is read-only: `add` says
+    /// [`Error::CapacityExhausted`](crate::Error::CapacityExhausted), and
+    /// [`reserve`](Self::reserve) copies it into memory.
+    ///
+    /// The file must not be modified while it is mapped (replacing it with `save`, which
+    /// renames a new file over it, is fine: the mapping keeps the old one).
+    pub fn open_mmap(path: impl AsRef<Path>, verify: Verify) -> Result<Index, FileError> {
+        let path = path.as_ref();
+        let io = |source| FileError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        let file = std::fs::File::open(path).map_err(io)?;
+        let len = file.metadata().map_err(io)?.len();
+        if len < HEADER_LEN as u64 {
+            return Index::read_with(&mut std::io::BufReader::new(file), len, verify);
+        }
+        // SAFETY: a private (copy-on-write) mapping: our view cannot be changed by writes we
+        // make, and we make none. Another process truncating or rewriting the file in place
+        // while it is mapped is outside this library's control (documented above); `save`
+        // replaces files by rename, which leaves the mapping intact.
+        let map = Arc::new(unsafe { memmap2::MmapOptions::new().map_copy(&file) }.map_err(io)?);
+        let h: Header = bytemuck::pod_read_unaligned(&map[..HEADER_LEN]);
+        if h.magic != MAGIC {
+            return Err(FileError::BadMagic { found: h.magic });
+        }
+        if h.endian != ENDIAN_MARK {
+            return Err(if h.endian == ENDIAN_MARK.swap_bytes() {
+                FileError::Endianness
+            } else {
+                FileError::Checksum { part: "header" }
+            });
+        }
+        if h.version != FORMAT_VERSION {
+            return Err(FileError::UnsupportedVersion { found: h.version });
+        }
+        if header_checksum(&h) != h.checksum {
+            return Err(FileError::Checksum { part: "header" });
+        }
+        if h.file_len != len {
+            return Err(FileError::Length {
+                expected: h.file_len,
+                found: len,
+            });
+        }
+        let (params, count, upper_rows) = check_header(&h)?;
+        let m = params.m;
+        let sec = |i: usize| h.sections[i].offset as usize;
+        if verify == Verify::All {
+            for (i, s) in h.sections.iter().enumerate() {
+                let bytes = &map[s.offset as usize..][..s.len as usize];
+                if xxhash_rust::xxh3::xxh3_64(bytes) != s.checksum {
+                    return Err(FileError::Checksum { part: SECTION_NAMES[i] });
+                }
+            }
+            let mut at = align_up(HEADER_LEN as u64) as usize;
+            if map[HEADER_LEN..at].iter().any(|&b| b != 0) {
+                return Err(PadError::NonZero.or_io(io));
+            }
+            for s in &h.sections {
+                let end = (s.offset + s.len) as usize;
+                at = align_up(end as u64) as usize;
+                if map[end..at].iter().any(|&b| b != 0) {
+                    return Err(PadError::NonZero.or_io(io));
+                }
+            }
+        }
+        let misplaced = || FileError::Corrupt("a section does not fit the file".into());
+        let slab = Slab::mapped(&map, sec(0), params.dim, count).ok_or_else(misplaced)?;
+        // SAFETY (all four): every bit pattern is a valid u32/AtomicU32/AtomicU64.
+        let level0 = unsafe { Cells::mapped(&map, sec(1), count * (1 + 2 * m)) }.ok_or_else(misplaced)?;
+        let offsets = unsafe { Cells::mapped(&map, sec(2), count + 1) }.ok_or_else(misplaced)?;
+        let upper = unsafe { Cells::mapped(&map, sec(3), upper_rows * (1 + m)) }.ok_or_else(misplaced)?;
+        let labels = unsafe { Cells::mapped(&map, sec(4), count) }.ok_or_else(misplaced)?;
+        assemble(&h, params, slab, level0, upper, offsets, labels, verify == Verify::All)
+    }
+}
+
+/// Checks the tables of a loaded or mapped file and makes the index. `check_vectors`:
+/// also require finite components and zero padding (reads the whole slab).
+#[allow(clippy::too_many_arguments)]
+fn assemble(
+    h: &Header,
+    params: Params,
+    slab: Slab,
+    level0: Cells<AtomicU32>,
+    upper: Cells<AtomicU32>,
+    offsets: Cells<u32>,
+    labels: Cells<AtomicU64>,
+    check_vectors: bool,
+) -> Result<Index, FileError> {
+    let count = labels.len();
+    let (dim, stride) = (params.dim, padded_stride(params.dim));
+    if check_vectors {
+        for i in 0..count as u32 {
+            // SAFETY: `i < count` rows exist (the slab was sized from the header) and nothing
+            // writes them.
+            let row = unsafe { std::slice::from_raw_parts(slab.row_ptr(i), stride) };
             if let Some(j) = row[..dim].iter().position(|x| !x.is_finite()) {
                 return Err(FileError::Corrupt(format!("vector {i} component {j} is not finite")));
             }
@@ -433,40 +548,41 @@ impl Index {
                 return Err(FileError::Corrupt(format!("vector {i} has non-zero padding")));
             }
         }
-        let graph = Graph::from_parts(m, level0, upper, offsets).map_err(FileError::Corrupt)?;
-        if h.entry == NO_ENTRY {
-            if count != 0 {
-                return Err(FileError::Corrupt("no entry point in a non-empty index".into()));
-            }
-        } else {
-            let (e, level) = unpack_entry(h.entry);
-            if e as usize >= count || graph.level(e) != level || h.entry >> 32 > MAX_LEVEL as u64 {
-                return Err(FileError::Corrupt(format!(
-                    "entry point {e} at level {level} is not a node of that level"
-                )));
-            }
-            if (0..count as u32).any(|i| graph.level(i) > level) {
-                return Err(FileError::Corrupt("a node sits above the entry point".into()));
-            }
-        }
-        let mut by_label = HashMap::with_capacity(count);
-        for (slot, &l) in labels.iter().enumerate() {
-            if by_label.insert(l, slot as u32).is_some() {
-                return Err(FileError::Corrupt(format!("label {l} appears twice")));
-            }
-        }
-        let rng = replay_levels(h.seed, params.level_multiplier(), h.levels_drawn);
-        Ok(Index::from_parts(
-            params,
-            slab,
-            graph,
-            labels,
-            by_label,
-            h.entry,
-            rng,
-            h.levels_drawn as usize,
-        ))
     }
+    let graph = Graph::from_parts(params.m, level0, upper, offsets).map_err(FileError::Corrupt)?;
+    if h.entry == NO_ENTRY {
+        if count != 0 {
+            return Err(FileError::Corrupt("no entry point in a non-empty index".into()));
+        }
+    } else {
+        let (e, level) = unpack_entry(h.entry);
+        if e as usize >= count || h.entry >> 32 > MAX_LEVEL as u64 || graph.level(e) != level {
+            return Err(FileError::Corrupt(format!(
+                "entry point {e} at level {level} is not a node of that level"
+            )));
+        }
+        if (0..count as u32).any(|i| graph.level(i) > level) {
+            return Err(FileError::Corrupt("a node sits above the entry point".into()));
+        }
+    }
+    let mut by_label = HashMap::with_capacity(count);
+    for (slot, l) in labels.iter().enumerate() {
+        let l = l.load(Ordering::Relaxed);
+        if by_label.insert(l, slot as u32).is_some() {
+            return Err(FileError::Corrupt(format!("label {l} appears twice")));
+        }
+    }
+    let rng = replay_levels(h.seed, params.level_multiplier(), h.levels_drawn);
+    Ok(Index::from_parts(
+        params,
+        slab,
+        graph,
+        labels,
+        by_label,
+        h.entry,
+        rng,
+        h.levels_drawn as usize,
+    ))
 }
 
 /// The level stream after `drawn` draws, so that growing a loaded index continues it.

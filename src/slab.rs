@@ -3,7 +3,9 @@
 //! line and the kernels can run over whole 64-byte blocks.
 
 use aligned_vec::{AVec, ConstAlign};
+use memmap2::MmapMut;
 use std::ptr::NonNull;
+use std::sync::Arc;
 
 /// Floats per row are a multiple of this (16 × 4 bytes = one cache line).
 pub const ROW_ALIGN_FLOATS: usize = 16;
@@ -16,6 +18,12 @@ pub fn padded_stride(dim: usize) -> usize {
     dim.div_ceil(ROW_ALIGN_FLOATS) * ROW_ALIGN_FLOATS
 }
 
+/// What keeps the slab's rows alive: our own allocation, or a mapped index file.
+enum SlabOwner {
+    Heap(#[allow(dead_code)] AVec<f32, ConstAlign<SLAB_ALIGN>>),
+    Map(#[allow(dead_code)] Arc<MmapMut>),
+}
+
 /// Fixed-capacity row storage written through `&self`.
 ///
 /// Rows are written once, by the thread that owns the slot, before the node is published to
@@ -23,9 +31,9 @@ pub fn padded_stride(dim: usize) -> usize {
 /// again while the slab is shared. That protocol, not the type, prevents data races, so
 /// writing and reading rows are `unsafe`.
 pub struct Slab {
-    /// Owns the allocation; never touched after construction except to be dropped, so the
+    /// Owns the memory; never touched after construction except to be dropped, so the
     /// pointer below stays the one way in.
-    _buf: AVec<f32, ConstAlign<SLAB_ALIGN>>,
+    _owner: SlabOwner,
     ptr: NonNull<f32>,
     dim: usize,
     stride: usize,
@@ -51,11 +59,33 @@ impl Slab {
         buf.resize(floats, 0.0);
         let ptr = NonNull::new(buf.as_mut_ptr())?;
         Some(Slab {
-            _buf: buf,
+            _owner: SlabOwner::Heap(buf),
             ptr,
             dim,
             stride,
             capacity,
+        })
+    }
+
+    /// `rows` rows of a mapped index file starting at byte `offset` (searched in place, never
+    /// written), or `None` if they do not fit or are not on a 64-byte boundary.
+    pub fn mapped(map: &Arc<MmapMut>, offset: usize, dim: usize, rows: usize) -> Option<Slab> {
+        let stride = padded_stride(dim);
+        let bytes = rows.checked_mul(stride)?.checked_mul(4)?;
+        if offset.checked_add(bytes)? > map.len() {
+            return None;
+        }
+        let p = map.as_ptr().wrapping_add(offset) as *mut f32;
+        if !(p as usize).is_multiple_of(SLAB_ALIGN) {
+            return None;
+        }
+        let ptr = NonNull::new(p)?;
+        Some(Slab {
+            _owner: SlabOwner::Map(Arc::clone(map)),
+            ptr,
+            dim,
+            stride,
+            capacity: rows,
         })
     }
 
