@@ -512,10 +512,13 @@ impl Index {
         }
         let misplaced = || FileError::Corrupt("a section does not fit the file".into());
         let slab = Slab::mapped(&map, sec(0), params.dim, count).ok_or_else(misplaced)?;
-        // SAFETY (all four): every bit pattern is a valid u32/AtomicU32/AtomicU64.
+        // SAFETY: every bit pattern is a valid AtomicU32.
         let level0 = unsafe { Cells::mapped(&map, sec(1), count * (1 + 2 * m)) }.ok_or_else(misplaced)?;
+        // SAFETY: every bit pattern is a valid u32.
         let offsets = unsafe { Cells::mapped(&map, sec(2), count + 1) }.ok_or_else(misplaced)?;
+        // SAFETY: every bit pattern is a valid AtomicU32.
         let upper = unsafe { Cells::mapped(&map, sec(3), upper_rows * (1 + m)) }.ok_or_else(misplaced)?;
+        // SAFETY: every bit pattern is a valid AtomicU64.
         let labels = unsafe { Cells::mapped(&map, sec(4), count) }.ok_or_else(misplaced)?;
         assemble(&h, params, slab, level0, upper, offsets, labels, verify == Verify::All)
     }

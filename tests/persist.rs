@@ -241,10 +241,7 @@ fn a_mapped_index_answers_like_a_loaded_one() {
         let mut mapped = mapped;
         mapped.reserve(5).unwrap();
         mapped.add(99_999, base.row(0)).unwrap();
-        assert_eq!(
-            mapped.search(base.row(0), 1, 32).unwrap()[0].distance.abs() < 1e-5,
-            true
-        );
+        assert!(mapped.search(base.row(0), 1, 32).unwrap()[0].distance.abs() < 1e-5);
     }
     // Saving over a mapped file replaces it by rename; the mapping keeps the old contents.
     let mapped = Index::open_mmap(&path, Verify::Structure).unwrap();
