@@ -114,7 +114,7 @@ impl Graph {
             }
             for cell in &row[1..=c] {
                 let id = cell.load(Ordering::Relaxed) as usize;
-                if id >= n || id == node || level(id) < layer {
+                if id >= n || id == node || (layer > 0 && level(id) < layer) {
                     return Err(format!("node {node} links to {id} on layer {layer}"));
                 }
             }

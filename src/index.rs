@@ -6,7 +6,7 @@ use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, MAX_LEVEL};
@@ -76,7 +76,8 @@ pub struct Index {
     pub(crate) entry: AtomicU64,
     /// Held by an insert whose node tops the graph, until it has become the entry point.
     pub(crate) top: Mutex<()>,
-    slots: Mutex<Slots>,
+    /// Built on first use for a mapped index (opening stays O(1) in the labels).
+    slots: OnceLock<Mutex<Slots>>,
     /// Continues the level stream when the capacity grows.
     level_rng: Mutex<Xoshiro256PlusPlus>,
     /// Levels drawn from the stream so far (the capacity, unless the index was loaded).
@@ -136,9 +137,9 @@ impl Index {
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
             top: Mutex::new(()),
-            slots: Mutex::new(Slots {
+            slots: OnceLock::from(Mutex::new(Slots {
                 by_label: HashMap::with_capacity(capacity),
-            }),
+            })),
             level_rng: Mutex::new(rng),
             levels_drawn: capacity,
             scratch: ScratchPool::new(2 * threads + 2),
@@ -153,7 +154,7 @@ impl Index {
         slab: Slab,
         graph: Graph,
         labels: Cells<AtomicU64>,
-        by_label: HashMap<u64, u32>,
+        by_label: Option<HashMap<u64, u32>>,
         entry: u64,
         rng: Xoshiro256PlusPlus,
         levels_drawn: usize,
@@ -168,7 +169,7 @@ impl Index {
             labels,
             entry: AtomicU64::new(entry),
             top: Mutex::new(()),
-            slots: Mutex::new(Slots { by_label }),
+            slots: by_label.map_or_else(OnceLock::new, |by_label| OnceLock::from(Mutex::new(Slots { by_label }))),
             level_rng: Mutex::new(rng),
             levels_drawn,
             scratch: ScratchPool::new(2 * threads + 2),
@@ -440,7 +441,18 @@ impl Index {
     fn lock_slots(&self) -> std::sync::MutexGuard<'_, Slots> {
         // The map is only changed by code that cannot panic midway; a poisoned lock still
         // guards consistent data.
-        self.slots.lock().unwrap_or_else(|e| e.into_inner())
+        let slots = self.slots.get_or_init(|| {
+            // A mapped index's labels, checked for duplicates only under Verify::All: a
+            // repeated label maps to its last slot.
+            let n = self.len();
+            let by_label = self.labels[..n]
+                .iter()
+                .enumerate()
+                .map(|(i, l)| (l.load(Ordering::Relaxed), i as u32))
+                .collect();
+            Mutex::new(Slots { by_label })
+        });
+        slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// A scratch from the pool, sized for this index.

@@ -30,6 +30,7 @@ mod build_info;
 pub mod data;
 mod error;
 mod graph;
+mod hnswlib;
 mod index;
 mod insert;
 mod params;

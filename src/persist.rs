@@ -22,7 +22,7 @@
 //! an index; any mismatch is a [`FileError`], never a panic.
 
 use bytemuck::{Pod, Zeroable};
-use rand_xoshiro::rand_core::SeedableRng;
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -525,7 +525,8 @@ impl Index {
 }
 
 /// Checks the tables of a loaded or mapped file and makes the index. `check_vectors`:
-/// also require finite components and zero padding (reads the whole slab).
+/// also require finite components, zero padding and distinct labels (reads the whole slab
+/// and builds the label map now rather than on first use).
 #[allow(clippy::too_many_arguments)]
 fn assemble(
     h: &Header,
@@ -568,14 +569,18 @@ fn assemble(
             return Err(FileError::Corrupt("a node sits above the entry point".into()));
         }
     }
-    let mut by_label = HashMap::with_capacity(count);
-    for (slot, l) in labels.iter().enumerate() {
-        let l = l.load(Ordering::Relaxed);
-        if by_label.insert(l, slot as u32).is_some() {
-            return Err(FileError::Corrupt(format!("label {l} appears twice")));
+    let mut by_label = None;
+    if check_vectors {
+        let mut map = HashMap::with_capacity(count);
+        for (slot, l) in labels.iter().enumerate() {
+            let l = l.load(Ordering::Relaxed);
+            if map.insert(l, slot as u32).is_some() {
+                return Err(FileError::Corrupt(format!("label {l} appears twice")));
+            }
         }
+        by_label = Some(map);
     }
-    let rng = replay_levels(h.seed, params.level_multiplier(), h.levels_drawn);
+    let rng = replay_levels(h.seed, h.levels_drawn);
     Ok(Index::from_parts(
         params,
         slab,
@@ -588,16 +593,12 @@ fn assemble(
     ))
 }
 
-/// The level stream after `drawn` draws, so that growing a loaded index continues it.
-fn replay_levels(seed: u64, ml: f64, drawn: u64) -> Xoshiro256PlusPlus {
+/// The level stream after `drawn` draws (one `u64` per level), so that growing a loaded
+/// index continues it.
+pub(crate) fn replay_levels(seed: u64, drawn: u64) -> Xoshiro256PlusPlus {
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    let mut sink = Vec::new();
-    let mut left = drawn as usize;
-    while left > 0 {
-        let n = left.min(1 << 16);
-        sink.clear();
-        crate::index::draw_levels(&mut rng, ml, n, &mut sink);
-        left -= n;
+    for _ in 0..drawn {
+        rng.next_u64();
     }
     rng
 }

@@ -290,3 +290,37 @@ fn damaged_files_never_map_into_a_panic() {
         bytes.len()
     );
 }
+
+#[test]
+fn hnswlib_format_round_trips() {
+    let d = dir("hnswlib");
+    let (base, queries) = mixture(2_500, 30, 24, 34);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let index = build(Params::new(24, metric).m(12), &base, 2);
+        let path = d.join("h.bin");
+        index.export_hnswlib(&path).unwrap();
+        let back = Index::import_hnswlib(&path, metric).unwrap();
+        for q in queries.rows() {
+            assert_eq!(back.search(q, 10, 40).unwrap(), index.search(q, 10, 40).unwrap());
+        }
+        for label in (0..2_500).step_by(11) {
+            assert_eq!(back.neighbours(label, 0).unwrap(), index.neighbours(label, 0).unwrap());
+        }
+        // An imported index saves and loads like any other.
+        back.save(d.join("h.hnswx")).unwrap();
+        assert_eq!(Index::load(d.join("h.hnswx")).unwrap().len(), 2_500);
+        // Damaged hnswlib files are errors, never panics.
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in (0..bytes.len()).step_by(97) {
+            assert!(Index::import_hnswlib_bytes(&bytes[..cut], metric).is_err());
+        }
+        let mut b = bytes.clone();
+        for at in (0..bytes.len()).step_by(31) {
+            b[at] ^= 0xff;
+            if let Ok(i) = Index::import_hnswlib_bytes(&b, metric) {
+                let _ = i.search(queries.row(0), 5, 20).unwrap();
+            }
+            b[at] ^= 0xff;
+        }
+    }
+}

@@ -141,6 +141,23 @@ enum Command {
         /// The index file.
         index: PathBuf,
     },
+    /// Convert an index file written by hnswlib's save_index into an hnswx index.
+    ImportHnswlib {
+        /// The hnswlib file.
+        input: PathBuf,
+        /// The space it was built in.
+        #[arg(long, value_enum)]
+        metric: MetricArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write an hnswx index in hnswlib's format (for hnswlib's load_index).
+    ExportHnswlib {
+        /// The hnswx index file.
+        index: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Compute exact ground truth by brute force and write it as .ivecs.
     Gt {
         #[arg(long)]
@@ -296,6 +313,23 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Info { index } => {
             let idx = Index::load(&index).map_err(|e| format!("{}: {e}", index.display()))?;
             print!("{}", info(&idx, &index));
+            Ok(())
+        }
+        Command::ImportHnswlib { input, metric, out } => {
+            let idx = Index::import_hnswlib(&input, metric.into()).map_err(|e| format!("{}: {e}", input.display()))?;
+            idx.save(&out).map_err(|e| e.to_string())?;
+            println!(
+                "imported {} vectors of dimension {} into {}",
+                idx.len(),
+                idx.dim(),
+                out.display()
+            );
+            Ok(())
+        }
+        Command::ExportHnswlib { index, out } => {
+            let idx = Index::load(&index).map_err(|e| format!("{}: {e}", index.display()))?;
+            idx.export_hnswlib(&out).map_err(|e| e.to_string())?;
+            println!("wrote {} vectors in hnswlib's format to {}", idx.len(), out.display());
             Ok(())
         }
         Command::Gt {
