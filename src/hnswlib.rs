@@ -176,7 +176,7 @@ impl Index {
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
         // hnswlib's level generator is not ours: new nodes draw from our seed's stream, as
         // if the imported nodes had drawn theirs from it.
-        let rng = crate::persist::replay_levels(params.seed_value(), count as u64);
+        let rng = crate::persist::level_rng_after(params.seed_value(), count as u64);
         Ok(Index::from_parts(
             params,
             slab,

@@ -22,7 +22,7 @@
 //! an index; any mismatch is a [`FileError`], never a panic.
 
 use bytemuck::{Pod, Zeroable};
-use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -583,7 +583,7 @@ fn assemble(
         }
         by_label = Some(map);
     }
-    let rng = replay_levels(h.seed, h.levels_drawn);
+    let rng = level_rng_after(h.seed, h.levels_drawn);
     Ok(Index::from_parts(
         params,
         slab,
@@ -596,14 +596,12 @@ fn assemble(
     ))
 }
 
-/// The level stream after `drawn` draws (one `u64` per level), so that growing a loaded
-/// index continues it.
-pub(crate) fn replay_levels(seed: u64, drawn: u64) -> Xoshiro256PlusPlus {
-    let mut rng = Xoshiro256PlusPlus::seed_from_u64(seed);
-    for _ in 0..drawn {
-        rng.next_u64();
-    }
-    rng
+/// The level generator of an index whose first `drawn` levels were drawn already: seeded from
+/// the seed and `drawn`, so growing a loaded index is deterministic. (It does not replay
+/// `drawn` draws of the original stream: a header could claim any count, and opening must
+/// not take time the file's size does not account for.)
+pub(crate) fn level_rng_after(seed: u64, drawn: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed ^ drawn.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
 /// Checks the header's fields against each other: parameters, count and section sizes.
