@@ -647,7 +647,12 @@ fn check_header(h: &Header) -> Result<(Params, usize, usize), FileError> {
                 SECTION_NAMES[i], s.offset, s.len
             ));
         }
-        end = align_up(s.offset + s.len);
+        // Checked: the lengths matched sizes that fit in memory, but the offsets are the
+        // file's word.
+        match s.offset.checked_add(s.len).filter(|&e| e <= u64::MAX - SECTION_ALIGN) {
+            Some(e) => end = align_up(e),
+            None => return bad(format!("section {} ends past any file", SECTION_NAMES[i])),
+        }
     }
     if h.file_len != end {
         return bad(format!("file length {} for sections ending at {end}", h.file_len));

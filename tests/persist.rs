@@ -154,8 +154,11 @@ fn reseal(b: &mut [u8]) {
     for i in 0..5 {
         let s = SECTIONS + 32 * i;
         let (off, len) = (u64_at(b, s) as usize, u64_at(b, s + 8) as usize);
-        let sum = xxhash_rust::xxh3::xxh3_64(&b[off..off + len]);
-        b[s + 16..s + 24].copy_from_slice(&sum.to_le_bytes());
+        // A forged range outside the file keeps its old checksum.
+        if let Some(bytes) = off.checked_add(len).and_then(|end| b.get(off..end)) {
+            let sum = xxhash_rust::xxh3::xxh3_64(bytes);
+            b[s + 16..s + 24].copy_from_slice(&sum.to_le_bytes());
+        }
     }
     let sum = xxhash_rust::xxh3::xxh3_64(&b[..CHECKSUM]);
     b[CHECKSUM..CHECKSUM + 8].copy_from_slice(&sum.to_le_bytes());
@@ -211,6 +214,21 @@ fn resealed_forgeries_are_caught_by_the_invariant_checks() {
         why.contains("disagrees") || why.contains("levels drawn") || why == "length",
         "{why}"
     );
+    // Section offsets and lengths near u64::MAX (found by the fuzzer: the upper section's
+    // length sets its own expected size, and offset + length overflowed in the header check).
+    for i in 0..5 {
+        for field in [0, 8] {
+            let at = SECTIONS + 32 * i + field;
+            let why = corrupt(&|b| b[at..at + 8].copy_from_slice(&(u64::MAX - 3).to_le_bytes()));
+            assert!(why.contains("section"), "{why}");
+        }
+    }
+    // The fuzzer's case exactly: an upper-section length that is a whole number of rows.
+    let m = u32::from_le_bytes(bytes[32..36].try_into().unwrap()) as u64;
+    let huge = (u64::MAX / 4) / (1 + m) * (1 + m) * 4;
+    let at = SECTIONS + 32 * 3 + 8;
+    let why = corrupt(&|b| b[at..at + 8].copy_from_slice(&huge.to_le_bytes()));
+    assert!(why.contains("section"), "{why}");
     // A level beyond the upper table.
     let offsets = section(&bytes, 2);
     let why = corrupt(&|b| b[offsets + 4..offsets + 8].copy_from_slice(&u32::MAX.to_le_bytes()));
