@@ -85,7 +85,7 @@ impl Index {
             return Err(corrupt("hnswlib element layout not understood"));
         }
         let dim = ((label_offset - offset_data) / 4) as usize;
-        if dim == 0 || size_per_element != label_offset + 8 {
+        if dim == 0 || dim > (1 << 24) || label_offset.checked_add(8) != Some(size_per_element) {
             return Err(corrupt(format!(
                 "dimension {dim} with {size_per_element}-byte elements"
             )));
@@ -94,7 +94,9 @@ impl Index {
             .checked_mul(size_per_element as usize)
             .filter(|&b| b <= bytes.len() - HEADER_BYTES)
             .ok_or_else(|| FileError::Length {
-                expected: (HEADER_BYTES + count * size_per_element as usize) as u64,
+                expected: (count as u64)
+                    .saturating_mul(size_per_element)
+                    .saturating_add(HEADER_BYTES as u64),
                 found: bytes.len() as u64,
             })?;
         let level0_block = &bytes[HEADER_BYTES..HEADER_BYTES + level0_bytes];
@@ -146,8 +148,11 @@ impl Index {
                 upper.extend((0..m).map(|j| word(row, 4 + 4 * j)));
             }
             rest = &rest[size..];
-            let last = *offsets.last().expect("non-empty");
-            offsets.push(last + (size / row_bytes) as u32);
+            let last: u32 = *offsets.last().expect("non-empty");
+            let next = last
+                .checked_add((size / row_bytes) as u32)
+                .ok_or_else(|| corrupt("too many upper-layer rows"))?;
+            offsets.push(next);
         }
         if !rest.is_empty() {
             return Err(FileError::Length {

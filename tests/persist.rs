@@ -327,6 +327,13 @@ fn hnswlib_format_round_trips() {
         // An imported index saves and loads like any other.
         back.save(d.join("h.hnswx")).unwrap();
         assert_eq!(Index::load(d.join("h.hnswx")).unwrap().len(), 2_500);
+        // Header words set to overflow (found by the fuzzer: label_offset + 8). Words 1
+        // (max_elements), 10 (mult) and 11 (ef_construction) do not shape the file: skipped.
+        for field in [0, 2, 3, 4, 5, 6, 7, 8, 9] {
+            let mut b = std::fs::read(&path).unwrap();
+            b[8 * field..8 * field + 8].copy_from_slice(&(u64::MAX - 3).to_le_bytes());
+            assert!(Index::import_hnswlib_bytes(&b, metric).is_err(), "field {field}");
+        }
         // Damaged hnswlib files are errors, never panics.
         let bytes = std::fs::read(&path).unwrap();
         for cut in (0..bytes.len()).step_by(97) {
