@@ -17,6 +17,8 @@
 //! - `slab`: the vectors, one 64-byte-aligned padded row per node;
 //! - `graph`: the fixed-degree neighbour tables and per-node spinlocks;
 //! - `insert` and `search`: the two algorithms, as methods of [`Index`];
+//! - `persist` and `hnswlib`: the file format ([`Index::save`], [`Index::load`],
+//!   [`Index::open_mmap`]) and hnswlib's ([`Index::import_hnswlib`], [`Index::export_hnswlib`]);
 //! - [`kernels`]: the SIMD distance kernels (the `hnswx-kernels` crate), chosen once at run
 //!   time;
 //! - [`BruteForce`]: exact search, the ground truth.

@@ -67,6 +67,10 @@ fn empty_index_round_trips_and_save_replaces_the_old_file() {
     let back = Index::load(&path).unwrap();
     assert!(back.is_empty());
     assert!(back.search(&[0.0; 3], 1, 10).unwrap().is_empty());
+    for verify in [Verify::All, Verify::Structure] {
+        let mapped = Index::open_mmap(&path, verify).unwrap();
+        assert!(mapped.is_empty() && mapped.search(&[0.0; 3], 1, 10).unwrap().is_empty());
+    }
     let full = Index::new(Params::new(3, Metric::L2), 10).unwrap();
     full.add_batch(&[1, 2], &[0.0, 0.0, 1.0, 1.0, 0.0, 0.0]).unwrap();
     full.save(&path).unwrap();
