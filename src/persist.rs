@@ -366,31 +366,7 @@ impl Index {
             return Err(short(HEADER_LEN as u64));
         }
         r.read_exact(bytemuck::bytes_of_mut(&mut h)).map_err(io)?;
-        if h.magic != MAGIC {
-            return Err(FileError::BadMagic { found: h.magic });
-        }
-        if h.endian != ENDIAN_MARK {
-            return Err(if h.endian == ENDIAN_MARK.swap_bytes() {
-                FileError::Endianness
-            } else {
-                FileError::Checksum { part: "header" }
-            });
-        }
-        if h.version != FORMAT_VERSION {
-            // A version we do not know may lay its header out differently: say so before
-            // judging its checksum.
-            return Err(FileError::UnsupportedVersion { found: h.version });
-        }
-        if CHECKSUMS && header_checksum(&h) != h.checksum {
-            return Err(FileError::Checksum { part: "header" });
-        }
-        if h.file_len != len {
-            return Err(FileError::Length {
-                expected: h.file_len,
-                found: len,
-            });
-        }
-        let (params, count, upper_rows) = check_header(&h)?;
+        let (params, count, upper_rows) = check_header(&h, len)?;
         let (dim, m) = (params.dim, params.m);
         // Read the sections in order, checking the zero padding between them.
         let mut at = align_up(HEADER_LEN as u64);
@@ -469,29 +445,7 @@ impl Index {
         // replaces files by rename, which leaves the mapping intact.
         let map = Arc::new(unsafe { memmap2::MmapOptions::new().map_copy(&file) }.map_err(io)?);
         let h: Header = bytemuck::pod_read_unaligned(&map[..HEADER_LEN]);
-        if h.magic != MAGIC {
-            return Err(FileError::BadMagic { found: h.magic });
-        }
-        if h.endian != ENDIAN_MARK {
-            return Err(if h.endian == ENDIAN_MARK.swap_bytes() {
-                FileError::Endianness
-            } else {
-                FileError::Checksum { part: "header" }
-            });
-        }
-        if h.version != FORMAT_VERSION {
-            return Err(FileError::UnsupportedVersion { found: h.version });
-        }
-        if CHECKSUMS && header_checksum(&h) != h.checksum {
-            return Err(FileError::Checksum { part: "header" });
-        }
-        if h.file_len != len {
-            return Err(FileError::Length {
-                expected: h.file_len,
-                found: len,
-            });
-        }
-        let (params, count, upper_rows) = check_header(&h)?;
+        let (params, count, upper_rows) = check_header(&h, len)?;
         let m = params.m;
         let sec = |i: usize| h.sections[i].offset as usize;
         if verify == Verify::All {
@@ -604,8 +558,34 @@ pub(crate) fn level_rng_after(seed: u64, drawn: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed ^ drawn.wrapping_mul(0x9E37_79B9_7F4A_7C15))
 }
 
-/// Checks the header's fields against each other: parameters, count and section sizes.
-fn check_header(h: &Header) -> Result<(Params, usize, usize), FileError> {
+/// Checks a header read from a file of `len` bytes: magic, byte order, version, checksum,
+/// length, then its fields against each other (parameters, count, section sizes). Returns
+/// the parameters, the node count and the number of upper-layer rows.
+fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileError> {
+    if h.magic != MAGIC {
+        return Err(FileError::BadMagic { found: h.magic });
+    }
+    if h.endian != ENDIAN_MARK {
+        return Err(if h.endian == ENDIAN_MARK.swap_bytes() {
+            FileError::Endianness
+        } else {
+            FileError::Checksum { part: "header" }
+        });
+    }
+    if h.version != FORMAT_VERSION {
+        // A version we do not know may lay its header out differently: say so before
+        // judging its checksum.
+        return Err(FileError::UnsupportedVersion { found: h.version });
+    }
+    if CHECKSUMS && header_checksum(h) != h.checksum {
+        return Err(FileError::Checksum { part: "header" });
+    }
+    if h.file_len != len {
+        return Err(FileError::Length {
+            expected: h.file_len,
+            found: len,
+        });
+    }
     let bad = |what: String| Err(FileError::Corrupt(what));
     let metric = match h.metric {
         0 => Metric::L2,

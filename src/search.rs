@@ -222,14 +222,7 @@ impl Index {
             if let Some(next) = s.pool.peek_next() {
                 prefetch(self.graph.row0_ptr(next));
             }
-            let row = self.graph.row(cur, layer);
-            s.ids.clear();
-            for j in 0..count(row) {
-                let id = link(row, j);
-                if s.visited.insert(id) {
-                    s.ids.push(id);
-                }
-            }
+            self.unvisited_neighbours(s, cur, layer);
             if s.ids.is_empty() {
                 continue;
             }
@@ -239,6 +232,20 @@ impl Index {
                 if dist < bound {
                     s.pool.insert(id, dist);
                 }
+            }
+        }
+    }
+
+    /// Puts `cur`'s neighbours on `layer` that this search has not visited yet into `s.ids`,
+    /// marking them visited.
+    #[inline(always)]
+    fn unvisited_neighbours(&self, s: &mut Scratch, cur: u32, layer: usize) {
+        let row = self.graph.row(cur, layer);
+        s.ids.clear();
+        for j in 0..count(row) {
+            let id = link(row, j);
+            if s.visited.insert(id) {
+                s.ids.push(id);
             }
         }
     }
@@ -274,14 +281,7 @@ impl Index {
             if dc > worst(s) {
                 break;
             }
-            let row = self.graph.row(cur, 0);
-            s.ids.clear();
-            for j in 0..count(row) {
-                let id = link(row, j);
-                if s.visited.insert(id) {
-                    s.ids.push(id);
-                }
-            }
+            self.unvisited_neighbours(s, cur, 0);
             self.score(s, q);
             for j in 0..s.ids.len() {
                 let (id, dist) = (s.ids[j], s.dists[j]);
