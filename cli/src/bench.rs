@@ -173,12 +173,17 @@ pub fn run(spec: &Spec) -> Result<Report, String> {
 }
 
 /// `bench --index`: a saved index instead of a build; the "build" report is the load.
-pub fn run_saved(spec: &Spec, path: &Path, verify: Verify) -> Result<Report, String> {
+pub fn run_saved(spec: &Spec, path: &Path, verify: Verify, mmap: bool) -> Result<Report, String> {
     check_spec(spec)?;
     let queries = load::vectors(&spec.query)?;
     let started = Instant::now();
     let rss_before = report::proc_status_bytes("VmRSS");
-    let index = Index::load_with(path, verify).map_err(|e| format!("{}: {e}", path.display()))?;
+    let index = if mmap {
+        Index::open_mmap(path, verify)
+    } else {
+        Index::load_with(path, verify)
+    }
+    .map_err(|e| format!("{}: {e}", path.display()))?;
     let n = index.len();
     let build = Build {
         seconds: started.elapsed().as_secs_f64(),
@@ -190,7 +195,8 @@ pub fn run_saved(spec: &Spec, path: &Path, verify: Verify) -> Result<Report, Str
         index_bytes_per_vector: Some(index.memory_bytes() as f64 / n.max(1) as f64),
         peak_rss_bytes: report::proc_status_bytes("VmHWM"),
     };
-    eprintln!("loaded {} ({n} vectors) in {:.3} s", path.display(), build.seconds);
+    let how = if mmap { "mapped" } else { "loaded" };
+    eprintln!("{how} {} ({n} vectors) in {:.3} s", path.display(), build.seconds);
     if queries.dim() != index.dim() {
         return Err(format!(
             "dimension mismatch: the index holds {}-dimensional vectors, queries are {}",

@@ -64,6 +64,9 @@ enum Command {
         /// With --index: skip the section checksums (the structure is still checked).
         #[arg(long)]
         no_verify: bool,
+        /// With --index: map the file and search it in place instead of loading it.
+        #[arg(long, requires = "index")]
+        mmap: bool,
         /// Query vectors (.fvecs, .bvecs, .npy).
         #[arg(long)]
         query: PathBuf,
@@ -135,6 +138,9 @@ enum Command {
         /// Skip the section checksums (the structure is still checked).
         #[arg(long)]
         no_verify: bool,
+        /// Map the file and search it in place instead of loading it.
+        #[arg(long)]
+        mmap: bool,
     },
     /// Describe a saved index: parameters, nodes per level, degrees, unreachable nodes.
     Info {
@@ -221,6 +227,7 @@ fn run(cli: Cli) -> Result<(), String> {
             base,
             index,
             no_verify,
+            mmap,
             query,
             gt,
             name,
@@ -250,7 +257,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 kernel,
             };
             let report = match &index {
-                Some(path) => bench::run_saved(&spec, path, verify(no_verify))?,
+                Some(path) => bench::run_saved(&spec, path, verify(no_verify), mmap)?,
                 None => bench::run(&spec)?,
             };
             if let Some(p) = json {
@@ -297,8 +304,9 @@ fn run(cli: Cli) -> Result<(), String> {
             k,
             ef,
             no_verify,
+            mmap,
         } => {
-            let idx = Index::load_with(&index, verify(no_verify)).map_err(|e| format!("{}: {e}", index.display()))?;
+            let idx = open(&index, verify(no_verify), mmap)?;
             let q = load::vectors(&query)?;
             let mut out = String::new();
             for (i, row) in q.rows().enumerate() {
@@ -396,6 +404,16 @@ fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
     }
+}
+
+/// Loads a saved index into memory, or maps it (`mmap`).
+fn open(path: &std::path::Path, verify: Verify, mmap: bool) -> Result<Index, String> {
+    let r = if mmap {
+        Index::open_mmap(path, verify)
+    } else {
+        Index::load_with(path, verify)
+    };
+    r.map_err(|e| format!("{}: {e}", path.display()))
 }
 
 fn verify(no_verify: bool) -> Verify {

@@ -330,6 +330,11 @@ fn build_query_info_and_bench_a_saved_index() {
     );
     let answers = ok(&["query", s(&index), "--query", s(&q), "--k", "3", "--ef", "50"]);
     assert_eq!(answers.lines().count(), 50);
+    // Mapped in place, the same answers.
+    assert_eq!(
+        ok(&["query", s(&index), "--query", s(&q), "--k", "3", "--ef", "50", "--mmap"]),
+        answers
+    );
     assert!(answers.lines().all(|l| l.split(' ').count() == 3 && l.contains(':')));
     let json = d.join("r.json");
     ok(&[
@@ -348,6 +353,18 @@ fn build_query_info_and_bench_a_saved_index() {
     let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert!(r["runs"][0]["recall"].as_f64().unwrap() >= 0.95);
     assert_eq!(r["params"]["m"], 8);
+    ok(&[
+        "bench",
+        "--index",
+        s(&index),
+        "--mmap",
+        "--query",
+        s(&q),
+        "--gt",
+        s(&gt),
+        "--ef",
+        "100",
+    ]);
     assert!(fails(&["bench", "--index", s(&index), "--query", s(&q)]).contains("--gt"));
     // A flipped byte in the vectors: a one-line error, unless checksums are skipped.
     let mut bytes = std::fs::read(&index).unwrap();
