@@ -113,11 +113,14 @@ impl Pool {
         if self.len == self.cap && dist.partial_cmp(&self.buf[self.len - 1].dist) != Some(Ordering::Less) {
             return false;
         }
-        let live = &self.buf[..self.len];
-        // First entry farther than `dist`: equal distances keep their arrival order.
-        let pos = live.partition_point(|e| e.dist <= dist);
-        let end = if self.len == self.cap { self.len - 1 } else { self.len };
-        self.buf.copy_within(pos..end, pos + 1);
+        // One insertion-sort step from the back: entries farther than `dist` move one slot
+        // right (the last falls off a full pool); equal distances keep arrival order, and a
+        // NaN (only possible while the pool is not full) stays at the back.
+        let mut pos = if self.len == self.cap { self.len - 1 } else { self.len };
+        while pos > 0 && self.buf[pos - 1].dist > dist {
+            self.buf[pos] = self.buf[pos - 1];
+            pos -= 1;
+        }
         self.buf[pos] = Entry { dist, id };
         if self.len < self.cap {
             self.len += 1;
