@@ -6,8 +6,8 @@
 //! Run: `cargo bench --bench build`.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use hnswx::data::{gaussian_mixture, recall, Table};
-use hnswx::{BruteForce, Index, Metric, Params};
+use hnswx::data::{exact_knn, gaussian_mixture, recall, Table};
+use hnswx::{Index, Metric, Params};
 use std::time::Duration;
 
 const N: usize = 20_000;
@@ -22,17 +22,8 @@ fn build(base: &Table<f32>, threads: usize) -> Index {
 }
 
 fn main() {
-    let all = gaussian_mixture(N + 200, DIM, 100, 1.0, 2);
-    let queries = Table::new(DIM, all.as_slice()[N * DIM..].to_vec()).unwrap();
-    let base = all.truncated(N);
-    let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
-    exact
-        .add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice())
-        .unwrap();
-    let truth: Vec<Vec<u64>> = queries
-        .rows()
-        .map(|q| exact.search(q, 10).unwrap().iter().map(|h| h.label).collect())
-        .collect();
+    let (base, queries) = gaussian_mixture(N + 200, DIM, 100, 1.0, 2).split_at(N);
+    let truth = exact_knn(&base, &queries, Metric::L2, 10).unwrap();
     println!("{}", hnswx::build_info());
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads: Vec<usize> = if cores > 1 { vec![1, cores] } else { vec![1] };

@@ -7,7 +7,7 @@
 //! Real-data comparisons with hnswlib are the `hnswx bench` command's job.
 
 use criterion::{BenchmarkId, Criterion, Throughput};
-use hnswx::data::{gaussian_mixture, recall, Table};
+use hnswx::data::{exact_knn, gaussian_mixture, recall, Table};
 use hnswx::kernels::{Choice, Isa};
 use hnswx::{BruteForce, Index, Metric, Params};
 use std::hint::black_box;
@@ -29,17 +29,13 @@ fn build(base: &Table<f32>, choice: Choice) -> Index {
 }
 
 fn main() {
-    let all = gaussian_mixture(N + QUERIES, DIM, 100, 1.0, 1);
-    let queries = Table::new(DIM, all.as_slice()[N * DIM..].to_vec()).unwrap();
-    let base = all.truncated(N);
+    let (base, queries) = gaussian_mixture(N + QUERIES, DIM, 100, 1.0, 1).split_at(N);
+    let truth = exact_knn(&base, &queries, Metric::L2, K).unwrap();
+    // The exact index is also the baseline timed below.
     let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
     exact
         .add_batch(&(0..N as u64).collect::<Vec<_>>(), base.as_slice())
         .unwrap();
-    let truth: Vec<Vec<u64>> = queries
-        .rows()
-        .map(|q| exact.search(q, K).unwrap().iter().map(|h| h.label).collect())
-        .collect();
     let index = build(&base, Choice::Auto);
     println!("{}", hnswx::build_info());
     println!(

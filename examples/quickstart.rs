@@ -7,8 +7,8 @@
 //!     ../shared/data/sift5k/sift5k_query.fvecs
 //! ```
 
-use hnswx::data::{gaussian_mixture, read_fvecs, recall, Table};
-use hnswx::{BruteForce, Index, Metric, Params};
+use hnswx::data::{exact_knn, gaussian_mixture, read_fvecs, recall};
+use hnswx::{Index, Metric, Params};
 use std::time::Instant;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,13 +22,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (name, base, queries) = match &args[..] {
         [b, q] | [b, q, _] => (b.clone(), read_fvecs(b)?, read_fvecs(q)?),
         [] => {
-            let all = gaussian_mixture(51_000, 128, 100, 1.0, 1);
-            let queries = Table::new(128, all.as_slice()[50_000 * 128..].to_vec()).expect("rows");
-            (
-                "generated: 100-cluster Gaussian mixture".into(),
-                all.truncated(50_000),
-                queries,
-            )
+            let (base, queries) = gaussian_mixture(51_000, 128, 100, 1.0, 1).split_at(50_000);
+            ("generated: 100-cluster Gaussian mixture".into(), base, queries)
         }
         _ => return Err("usage: quickstart [BASE.fvecs QUERY.fvecs [l2|ip|cos]]".into()),
     };
@@ -51,13 +46,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         index.memory_bytes() as f64 / n as f64
     );
 
-    let mut exact = BruteForce::new(dim, metric)?;
-    exact.add_batch(&labels, base.as_slice())?;
-    let truth: Vec<Vec<u64>> = exact
-        .search_batch(queries.as_slice(), k)?
-        .into_iter()
-        .map(|hits| hits.into_iter().map(|h| h.label).collect())
-        .collect();
+    let truth = exact_knn(&base, &queries, metric, k)?;
 
     println!("\n{:>5} {:>10} {:>14}", "ef", "recall@10", "QPS (1 thread)");
     let mut out = Vec::with_capacity(k);

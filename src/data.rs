@@ -77,6 +77,12 @@ impl<T> Table<T> {
         &self.data
     }
 
+    /// The first `n` rows (all if fewer) and the rest: a base set and its held-out queries.
+    pub fn split_at(mut self, n: usize) -> (Self, Self) {
+        let (dim, rest) = (self.dim, self.data.split_off(n.min(self.len()) * self.dim));
+        (self, Table { dim, data: rest })
+    }
+
     /// The first `n` rows (all if fewer).
     pub fn truncated(mut self, n: usize) -> Self {
         self.data.truncate(n.min(self.len()) * self.dim);
@@ -188,6 +194,24 @@ pub fn gaussian_mixture(n: usize, dim: usize, clusters: usize, spread: f32, seed
         }
     }
     Table { dim, data }
+}
+
+/// The labels of the exact `k` nearest rows of `base` (labelled `0..n`) for every query,
+/// nearest first, by [`BruteForce`](crate::BruteForce) on the current rayon pool: ground
+/// truth for recall.
+pub fn exact_knn(
+    base: &Table<f32>,
+    queries: &Table<f32>,
+    metric: crate::Metric,
+    k: usize,
+) -> crate::Result<Vec<Vec<u64>>> {
+    let mut exact = crate::BruteForce::new(base.dim(), metric)?;
+    exact.add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())?;
+    let hits = exact.search_batch(queries.as_slice(), k)?;
+    Ok(hits
+        .into_iter()
+        .map(|h| h.into_iter().map(|n| n.label).collect())
+        .collect())
 }
 
 /// Recall@k: the fraction of the true `k` nearest (`truth[q][..k]`) that `found[q]` holds,

@@ -1,7 +1,7 @@
 //! `hnswx bench`: build, sweep `ef`, measure, report.
 
-use hnswx::data::Table;
-use hnswx::{BruteForce, Choice, Index, Metric, Params, Verify};
+use hnswx::data::{exact_knn, Table};
+use hnswx::{Choice, Index, Metric, Params, Verify};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -53,16 +53,11 @@ pub fn ground_truth(
     k: usize,
     threads: usize,
 ) -> Result<Table<u32>, String> {
-    let mut exact = BruteForce::new(base.dim(), metric).map_err(|e| e.to_string())?;
-    let labels: Vec<u64> = (0..base.len() as u64).collect();
-    exact
-        .add_batch(&labels, base.as_slice())
-        .map_err(|e| format!("base: {e}"))?;
     let k = k.min(base.len());
     let hits = pool(threads)?
-        .install(|| exact.search_batch(queries.as_slice(), k))
-        .map_err(|e| format!("query: {e}"))?;
-    let ids: Vec<u32> = hits.iter().flat_map(|h| h.iter().map(|n| n.label as u32)).collect();
+        .install(|| exact_knn(base, queries, metric, k))
+        .map_err(|e| e.to_string())?;
+    let ids: Vec<u32> = hits.iter().flat_map(|h| h.iter().map(|&label| label as u32)).collect();
     Table::new(k, ids).ok_or_else(|| "no ground truth".to_string())
 }
 

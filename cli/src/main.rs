@@ -15,7 +15,7 @@ mod plot;
 mod report;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use hnswx::data::{gaussian_mixture, write_fvecs, write_ivecs, Table};
+use hnswx::data::{gaussian_mixture, write_fvecs, write_ivecs};
 use hnswx::{Choice, Index, Metric, Params, Verify};
 use std::path::PathBuf;
 
@@ -393,8 +393,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 return Err("--n, --queries, --dim and --clusters must be at least 1".into());
             }
             let all = gaussian_mixture(n + queries, dim, clusters, spread, seed);
-            let q = Table::new(dim, all.as_slice()[n * dim..].to_vec()).expect("whole rows");
-            write_fvecs(&out_base, &all.truncated(n)).map_err(|e| e.to_string())?;
+            let (b, q) = all.split_at(n);
+            write_fvecs(&out_base, &b).map_err(|e| e.to_string())?;
             write_fvecs(&out_query, &q).map_err(|e| e.to_string())?;
             println!(
                 "wrote {n} × {dim} to {} and {queries} queries to {}",

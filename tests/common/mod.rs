@@ -1,15 +1,13 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
-use hnswx::data::{gaussian_mixture, recall, Table};
-use hnswx::{BruteForce, Index, Metric, Params};
+use hnswx::data::{exact_knn, gaussian_mixture, recall, Table};
+use hnswx::{Index, Metric, Params};
 use std::path::PathBuf;
 
 /// A clustered base set and held-out queries drawn from the same mixture.
 pub fn mixture(n: usize, queries: usize, dim: usize, seed: u64) -> (Table<f32>, Table<f32>) {
-    let all = gaussian_mixture(n + queries, dim, 50, 1.0, seed);
-    let q = Table::new(dim, all.as_slice()[n * dim..].to_vec()).unwrap();
-    (all.truncated(n), q)
+    gaussian_mixture(n + queries, dim, 50, 1.0, seed).split_at(n)
 }
 
 /// Builds an index over `base` (labels 0..n) on a rayon pool of `threads`.
@@ -23,11 +21,7 @@ pub fn build(params: Params, base: &Table<f32>, threads: usize) -> Index {
 
 /// Exact `k` nearest labels of every query.
 pub fn truth(base: &Table<f32>, queries: &Table<f32>, metric: Metric, k: usize) -> Vec<Vec<u64>> {
-    let mut exact = BruteForce::new(base.dim(), metric).unwrap();
-    exact
-        .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
-        .unwrap();
-    labels(exact.search_batch(queries.as_slice(), k).unwrap())
+    exact_knn(base, queries, metric, k).unwrap()
 }
 
 pub fn labels(hits: Vec<Vec<hnswx::Neighbour>>) -> Vec<Vec<u64>> {
