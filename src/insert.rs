@@ -14,6 +14,15 @@ use crate::scratch::Scratch;
 impl Index {
     /// Links the node in `slot`, whose vector and label are already stored.
     pub(crate) fn insert_node(&self, slot: u32, s: &mut Scratch) {
+        // Marks the node linked when this returns — or unwinds, so that a panic here (a bug)
+        // can never leave `save` waiting for the node forever.
+        struct Done<'a>(&'a crate::graph::Graph, u32);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.set_linked(self.1);
+            }
+        }
+        let _done = Done(&self.graph, slot);
         let level = self.graph.level(slot);
         let q = self.slab.row_ptr(slot);
         let mut entry = self.entry.load(Ordering::Acquire);
@@ -25,7 +34,6 @@ impl Index {
             entry = self.entry.load(Ordering::Acquire);
             if entry == NO_ENTRY {
                 self.entry.store(pack_entry(slot, level), Ordering::Release);
-                self.graph.set_linked(slot);
                 return;
             }
             if level > unpack_entry(entry).1 {
@@ -46,7 +54,6 @@ impl Index {
         if top_guard.is_some() {
             self.entry.store(pack_entry(slot, level), Ordering::Release);
         }
-        self.graph.set_linked(slot);
     }
 
     /// Makes every node reachable on layer 0 from the entry point again; returns how many
