@@ -37,6 +37,11 @@ fn fails(args: &[&str]) -> String {
     err
 }
 
+/// A JSON report written by `hnswx bench --json`.
+fn report(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
 /// A fresh scratch folder per test.
 fn dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("hnswx-cli-{}-{name}", std::process::id()));
@@ -97,7 +102,7 @@ fn bench_writes_a_consistent_report_csv_and_plot() {
         s(&svg),
     ]);
     assert!(stdout.contains("hardware") && stdout.contains("target features") && stdout.contains("wall time"));
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = report(&json);
     assert_eq!(r["tool"], "hnswx");
     assert_eq!(r["dataset"], "g");
     assert_eq!((r["n"].as_u64(), r["dim"].as_u64()), (Some(2000), Some(16)));
@@ -161,7 +166,7 @@ fn ground_truth_is_written_then_read_back() {
         "--json",
         s(&json),
     ]);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = report(&json);
     assert!(r["runs"][0]["recall"].as_f64().unwrap() >= 0.98);
 }
 
@@ -198,7 +203,7 @@ fn npy_and_bvecs_inputs_are_read() {
         "--json",
         s(&json),
     ]);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = report(&json);
     assert_eq!((r["n"].as_u64(), r["dim"].as_u64()), (Some(2000), Some(16)));
     // bvecs: bytes 0..255.
     let bv = d.join("small.bvecs");
@@ -286,7 +291,7 @@ fn compare_and_plot_overlay_reports() {
         s(&ours),
     ]);
     // A stand-in for hnswlib's report: the same runs at half the speed.
-    let mut other: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&ours).unwrap()).unwrap();
+    let mut other = report(&ours);
     other["tool"] = "hnswlib".into();
     for run in other["runs"].as_array_mut().unwrap() {
         run["qps_single"] = (run["qps_single"].as_f64().unwrap() / 2.0).into();
@@ -350,7 +355,7 @@ fn build_query_info_and_bench_a_saved_index() {
         "--json",
         s(&json),
     ]);
-    let r: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let r = report(&json);
     assert!(r["runs"][0]["recall"].as_f64().unwrap() >= 0.95);
     assert_eq!(r["params"]["m"], 8);
     ok(&[
