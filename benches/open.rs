@@ -6,6 +6,8 @@
 //! ef_construction = 100) is built once and cached in `target/bench-data/` (a few minutes on
 //! 2 cores); set `HNSWX_OPEN_N` for another size.
 
+// SAFETY (every `open_mmap` below): the bench maps a file that only it writes, and only
+// before mapping it.
 use criterion::Criterion;
 use hnswx::data::gaussian_mixture;
 use hnswx::{Index, Metric, Params, Verify};
@@ -21,7 +23,7 @@ fn main() {
     let dir = target.join("bench-data");
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join(format!("open-{n}x32.hnswx"));
-    if Index::open_mmap(&path, Verify::Structure).is_err() {
+    if unsafe { Index::open_mmap(&path, Verify::Structure) }.is_err() {
         eprintln!("building a {n} × 32 index for the open benchmark (once)…");
         let t = Instant::now();
         let data = gaussian_mixture(n, 32, 1000, 1.0, 9);
@@ -48,12 +50,14 @@ fn main() {
     let mut g = c.benchmark_group("open");
     g.bench_function("load", |b| b.iter(|| Index::load(&path).unwrap()));
     g.bench_function("mmap-structure", |b| {
-        b.iter(|| Index::open_mmap(&path, Verify::Structure).unwrap())
+        b.iter(|| unsafe { Index::open_mmap(&path, Verify::Structure) }.unwrap())
     });
-    g.bench_function("mmap-all", |b| b.iter(|| Index::open_mmap(&path, Verify::All).unwrap()));
+    g.bench_function("mmap-all", |b| {
+        b.iter(|| unsafe { Index::open_mmap(&path, Verify::All) }.unwrap())
+    });
     g.bench_function("mmap-structure+first-query", |b| {
         b.iter(|| {
-            Index::open_mmap(&path, Verify::Structure)
+            unsafe { Index::open_mmap(&path, Verify::Structure) }
                 .unwrap()
                 .search(&q, 10, 64)
                 .unwrap()

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 use std::collections::{BinaryHeap, HashSet};
 
 use crate::error::{Error, Result};
-use crate::index::{check_finite, inverse_norm, Neighbour};
+use crate::index::{check_finite, check_norm, inverse_norm, Neighbour};
 use crate::scratch::Scored;
 use crate::slab::{padded_stride, SLAB_ALIGN};
 use hnswx_kernels::{Metric, MetricKernel};
@@ -88,6 +88,7 @@ impl BruteForce {
         let scales: Vec<f32> = if cosine {
             vectors.chunks_exact(dim).map(inverse_norm).collect::<Result<_>>()?
         } else {
+            vectors.chunks_exact(dim).try_for_each(check_norm)?;
             vec![1.0; labels.len()]
         };
         let mut seen = HashSet::with_capacity(labels.len());
@@ -108,6 +109,7 @@ impl BruteForce {
     }
 
     /// The exact `k` nearest neighbours of `query`, closest first (ties by insertion order).
+    /// A `k` larger than the index is clamped to its size.
     pub fn search(&self, query: &[f32], k: usize) -> Result<Vec<Neighbour>> {
         if k == 0 {
             return Err(Error::ZeroK);
@@ -123,7 +125,10 @@ impl BruteForce {
         if self.metric() == Metric::Cosine {
             let s = inverse_norm(query)?;
             q.iter_mut().for_each(|x| *x *= s);
+        } else {
+            check_norm(query)?;
         }
+        let k = k.min(self.len());
         let mut top = BinaryHeap::with_capacity(k + 1);
         for (i, row) in self.rows.chunks_exact(self.stride).enumerate() {
             let d = self.kernel.distance(&q, &row[..self.dim]);

@@ -28,6 +28,15 @@ pub enum Error {
         /// The norm that was found.
         norm: f64,
     },
+    /// A finite vector whose squared norm is so large that distances to it could overflow
+    /// `f32` (L2 and inner product). Vectors with a norm up to about 6.5e18 are accepted.
+    #[error("vector norm {norm:e} is too large: distances could overflow f32 (at most {max:e})")]
+    NormTooLarge {
+        /// The vector's Euclidean norm (computed in f64).
+        norm: f64,
+        /// The largest norm accepted.
+        max: f64,
+    },
     /// `k = 0` asked of a search.
     #[error("k must be at least 1")]
     ZeroK,
@@ -52,6 +61,18 @@ pub enum Error {
         /// What is wrong with it.
         reason: String,
     },
+    /// Memory for the index could not be allocated (nothing was changed).
+    #[error("could not allocate {bytes} bytes for the {what}")]
+    OutOfMemory {
+        /// Which table the allocation was for.
+        what: &'static str,
+        /// Bytes requested.
+        bytes: usize,
+    },
+    /// `add` or `add_batch` called from inside this index's own `add_batch` progress
+    /// callback: that batch cannot finish until the callback returns.
+    #[error("cannot add to an index from inside its own add_batch progress callback")]
+    InsideProgressCallback,
     /// Kernel selection failed (unknown name or an instruction set this CPU lacks).
     #[error(transparent)]
     Kernel(#[from] hnswx_kernels::Error),

@@ -12,6 +12,7 @@
 //! with `Acquire`, which also makes the vector of every id they see visible to them (it was
 //! written before the id was first published).
 
+use crate::error::Error;
 use crate::storage::Cells;
 use crossbeam_utils::Backoff;
 use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
@@ -29,7 +30,7 @@ pub struct Graph {
     /// `offsets[i]`: first upper row of node `i`; `offsets[i + 1] - offsets[i]` is its level.
     offsets: Cells<u32>,
     /// Per node: bit 0 is its spinlock, bit 1 says its insert has finished linking it.
-    state: Box<[AtomicU8]>,
+    state: Cells<AtomicU8>,
 }
 
 const LOCKED: u8 = 1;
@@ -38,26 +39,49 @@ const LINKED: u8 = 2;
 /// One neighbour list: `row[0]` is the count, `row[1..]` the slots.
 pub type Row = [AtomicU32];
 
-fn zeroed(n: usize) -> Cells<AtomicU32> {
-    Cells::heap((0..n).map(|_| AtomicU32::new(0)).collect())
+/// `n` zeroed atomics, or [`Error::OutOfMemory`] naming `what`.
+fn zeroed<T>(n: usize, what: &'static str) -> Result<Cells<T>, Error> {
+    let oom = || Error::OutOfMemory {
+        what,
+        bytes: n.saturating_mul(std::mem::size_of::<T>()),
+    };
+    // SAFETY: only instantiated with AtomicU32 and AtomicU8, for which zero bytes are valid.
+    unsafe { Cells::zeroed(n) }.ok_or_else(oom)
 }
 
 impl Graph {
-    /// Tables for nodes with the given levels (one entry per slot of the capacity), or `None`
-    /// if the upper table would need more than `u32::MAX` rows.
-    pub fn new(m: usize, levels: &[u8]) -> Option<Graph> {
+    /// Tables for nodes with the given levels (one entry per slot of the capacity), or an
+    /// error if the upper table would need more than `u32::MAX` rows or memory runs out.
+    pub fn new(m: usize, levels: &[u8]) -> Result<Graph, Error> {
         let m0 = 2 * m;
-        let mut offsets = Vec::with_capacity(levels.len() + 1);
+        let too_many = |what| Error::OutOfMemory {
+            what,
+            bytes: usize::MAX,
+        };
+        let mut offsets = Vec::new();
+        offsets
+            .try_reserve_exact(levels.len() + 1)
+            .map_err(|_| Error::OutOfMemory {
+                what: "level offsets",
+                bytes: 4 * (levels.len() + 1),
+            })?;
         let mut rows: u64 = 0;
         offsets.push(0u32);
         for &l in levels {
             rows += u64::from(l);
-            offsets.push(u32::try_from(rows).ok()?);
+            offsets.push(u32::try_from(rows).map_err(|_| too_many("upper-layer links"))?);
         }
-        let level0 = zeroed(levels.len().checked_mul(1 + m0)?);
-        let upper = zeroed((rows as usize).checked_mul(1 + m)?);
-        let state = (0..levels.len()).map(|_| AtomicU8::new(0)).collect();
-        Some(Graph {
+        let n0 = levels
+            .len()
+            .checked_mul(1 + m0)
+            .ok_or_else(|| too_many("layer-0 links"))?;
+        let n1 = (rows as usize)
+            .checked_mul(1 + m)
+            .ok_or_else(|| too_many("upper-layer links"))?;
+        let level0 = zeroed(n0, "layer-0 links")?;
+        let upper = zeroed(n1, "upper-layer links")?;
+        let state = zeroed(levels.len(), "node locks")?;
+        Ok(Graph {
             m,
             m0,
             level0,
@@ -69,7 +93,7 @@ impl Graph {
 
     /// The same graph with room for more nodes (`levels` covers every slot, old and new; the
     /// old slots' levels must be unchanged).
-    pub fn resized(&self, levels: &[u8]) -> Option<Graph> {
+    pub fn resized(&self, levels: &[u8]) -> Result<Graph, Error> {
         debug_assert!(levels.len() >= self.capacity());
         debug_assert!((0..self.capacity()).all(|i| self.level(i as u32) == levels[i] as usize));
         let g = Graph::new(self.m, levels)?;
@@ -82,7 +106,7 @@ impl Graph {
         for (dst, src) in g.state.iter().zip(self.state.iter()) {
             dst.store(src.load(Ordering::Relaxed) & LINKED, Ordering::Relaxed);
         }
-        Some(g)
+        Ok(g)
     }
 
     /// A graph from saved tables (on the heap or mapped), every node marked linked. Checks
@@ -134,7 +158,7 @@ impl Graph {
             level0,
             upper,
             offsets,
-            state: (0..n).map(|_| AtomicU8::new(LINKED)).collect(),
+            state: Cells::heap((0..n).map(|_| AtomicU8::new(LINKED)).collect()),
         })
     }
 
@@ -210,7 +234,9 @@ impl Graph {
     pub fn lock(&self, i: u32) -> LockGuard<'_> {
         let flag = &self.state[i as usize];
         let backoff = Backoff::new();
-        while flag.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
+        // Test, then test-and-set: waiters spin on a plain load, which keeps the cache line
+        // shared, and only try the read-modify-write once the lock looks free.
+        while flag.load(Ordering::Relaxed) & LOCKED != 0 || flag.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
             backoff.snooze();
         }
         LockGuard { flag }

@@ -102,7 +102,7 @@ impl Index {
         let level0_block = &bytes[HEADER_BYTES..HEADER_BYTES + level0_bytes];
         let params = Params::new(dim, metric)
             .m(m)
-            .ef_construction(ef_construction.clamp(1, 1 << 20) as usize);
+            .ef_construction(ef_construction.clamp(1, crate::params::MAX_EF_CONSTRUCTION as u64) as usize);
         params.validate().map_err(|e| corrupt(e.to_string()))?;
         let mut slab = Slab::new(dim, count).ok_or_else(|| corrupt("too large"))?;
         let stride = crate::slab::padded_stride(dim);
@@ -202,7 +202,9 @@ impl Index {
             path: path.to_path_buf(),
             source,
         };
-        let n = self.len();
+        // Same snapshot as `save`: every node below `n` linked, none added meanwhile.
+        let quiet = self.quiesce().ok_or(FileError::InsideProgressCallback)?;
+        let n = quiet.count;
         let (dim, m, m0) = (self.dim(), self.params.m, 2 * self.params.m);
         let links_bytes = 4 + 4 * m0;
         let label_offset = links_bytes + 4 * dim;
@@ -245,7 +247,8 @@ impl Index {
         };
         for i in 0..n as u32 {
             put(&row_words(self.graph.row(i, 0), m0))?;
-            // SAFETY: slots below `len` hold published rows that are never written again.
+            // SAFETY: every slot below `n` is linked (`quiesce`), so its row was written and
+            // published and is never written again.
             let v = unsafe { self.slab.row(i) };
             put(bytemuck::cast_slice(v))?;
             put(&self.labels[i as usize].load(Ordering::Relaxed).to_le_bytes())?;

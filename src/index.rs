@@ -4,15 +4,16 @@
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::params::Params;
 use crate::scratch::{Scratch, ScratchGuard, ScratchPool};
-use crate::slab::Slab;
+use crate::slab::{padded_stride, Slab};
 use crate::storage::Cells;
 use hnswx_kernels::{Metric, MetricKernel};
 
@@ -44,9 +45,55 @@ pub struct Neighbour {
     pub distance: f32,
 }
 
-/// Label bookkeeping, changed under one mutex: which slot each label owns.
+/// Label bookkeeping, changed under one mutex: which slot each label owns, and whether a
+/// save is waiting for running inserts to finish (no slot is handed out meanwhile).
 struct Slots {
     by_label: HashMap<u64, u32>,
+    paused: bool,
+}
+
+/// Largest squared Euclidean norm a stored vector or query may have under L2 and inner
+/// product: `f32::MAX / 8`, so that `|a − b|² ≤ 2|a|² + 2|b|²` and `|a·b| ≤ |a||b|` stay
+/// finite in `f32` for any two accepted vectors, with room for rounding. (A norm of about
+/// 6.5e18.)
+pub(crate) const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 8.0;
+
+thread_local! {
+    /// Address of the index whose `add_batch` progress callback this thread is running (0:
+    /// none). Calls that would wait for that batch to finish are refused from inside it.
+    static IN_PROGRESS_CALLBACK: Cell<usize> = const { Cell::new(0) };
+}
+
+/// Marks the current thread as running `index`'s progress callback until dropped (also on
+/// unwind), restoring whatever was marked before (callbacks of other indexes may nest).
+struct CallbackScope(usize);
+
+impl CallbackScope {
+    fn enter(index: &Index) -> CallbackScope {
+        CallbackScope(IN_PROGRESS_CALLBACK.with(|c| c.replace(index as *const Index as usize)))
+    }
+}
+
+impl Drop for CallbackScope {
+    fn drop(&mut self) {
+        IN_PROGRESS_CALLBACK.with(|c| c.set(self.0));
+    }
+}
+
+/// A quiesced index (see [`Index::quiesce`]): nodes `0..count` are all linked, no slot is
+/// handed out and no repair runs until this drops.
+pub(crate) struct Quiesced<'a> {
+    index: &'a Index,
+    /// Nodes in the snapshot.
+    pub count: usize,
+    _maintenance: MutexGuard<'a, ()>,
+}
+
+impl Drop for Quiesced<'_> {
+    fn drop(&mut self) {
+        self.index.lock_slots().paused = false;
+        self.index.resumed.notify_all();
+    }
 }
 
 /// An HNSW index over `f32` vectors, safe to insert into and search from many threads at
@@ -78,6 +125,12 @@ pub struct Index {
     pub(crate) top: Mutex<()>,
     /// Built on first use for a mapped index (opening stays O(1) in the labels).
     slots: OnceLock<Mutex<Slots>>,
+    /// Signalled when a save stops pausing slot claims.
+    resumed: Condvar,
+    /// Held by `save`, `export_hnswlib` and `repair_connectivity`: they exclude each other.
+    pub(crate) maintenance: Mutex<()>,
+    /// Nodes added since the last connectivity repair.
+    pub(crate) unrepaired: AtomicUsize,
     /// Continues the level stream when the capacity grows.
     level_rng: Mutex<Xoshiro256PlusPlus>,
     /// Levels drawn from the stream so far (the capacity, unless the index was loaded).
@@ -104,16 +157,55 @@ pub(crate) fn draw_levels(rng: &mut Xoshiro256PlusPlus, ml: f64, n: usize, out: 
     }));
 }
 
-fn too_large(capacity: usize) -> Error {
-    Error::InvalidParameter {
-        name: "capacity",
-        reason: format!("{capacity} vectors do not fit in memory"),
+/// `Error::OutOfMemory` for a slab of `capacity` rows of `dim` components.
+fn slab_oom(dim: usize, capacity: usize) -> Error {
+    Error::OutOfMemory {
+        what: "vector slab",
+        bytes: padded_stride(dim).saturating_mul(capacity).saturating_mul(4),
     }
+}
+
+/// `n` zeroed labels, or `Error::OutOfMemory`.
+fn zeroed_labels(n: usize) -> Result<Cells<AtomicU64>> {
+    // SAFETY: zero bytes are a valid AtomicU64.
+    unsafe { Cells::zeroed(n) }.ok_or(Error::OutOfMemory {
+        what: "labels",
+        bytes: n.saturating_mul(8),
+    })
+}
+
+/// `n` levels drawn from `rng`, appended to `out`, or `Error::OutOfMemory`.
+fn try_draw_levels(rng: &mut Xoshiro256PlusPlus, ml: f64, n: usize, out: &mut Vec<u8>) -> Result<()> {
+    out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+        what: "levels",
+        bytes: n,
+    })?;
+    draw_levels(rng, ml, n, out);
+    Ok(())
+}
+
+/// The capacity `reserve(additional)` grows to from `old` with `len` nodes held: at least
+/// `len + additional`, else 1.5 × `old`, never past [`MAX_CAPACITY`]; `None` if `old`
+/// suffices.
+pub(crate) fn grown_capacity(len: usize, additional: usize, old: usize) -> Result<Option<usize>> {
+    let want = len
+        .checked_add(additional)
+        .filter(|&c| c <= MAX_CAPACITY)
+        .ok_or_else(|| Error::InvalidParameter {
+            name: "capacity",
+            reason: format!("more than {MAX_CAPACITY}"),
+        })?;
+    if want <= old {
+        return Ok(None);
+    }
+    Ok(Some(want.max(old.saturating_add(old / 2)).min(MAX_CAPACITY)))
 }
 
 impl Index {
     /// An empty index with room for `capacity` vectors (see [`reserve`](Self::reserve) to
-    /// grow it). Memory for the whole capacity is allocated here.
+    /// grow it). Memory for the whole capacity is reserved here (zeroed pages, which the
+    /// operating system provides as they are first written); [`Error::OutOfMemory`] if it
+    /// cannot be.
     pub fn new(params: Params, capacity: usize) -> Result<Index> {
         params.validate()?;
         if capacity > MAX_CAPACITY {
@@ -123,23 +215,29 @@ impl Index {
             });
         }
         let kernel = hnswx_kernels::select(params.kernel)?.metric(params.metric);
+        // The largest table first, so an impossible capacity fails before any other work.
+        let slab = Slab::new(params.dim, capacity).ok_or_else(|| slab_oom(params.dim, capacity))?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
-        let mut levels = Vec::with_capacity(capacity);
-        draw_levels(&mut rng, params.level_multiplier(), capacity, &mut levels);
-        let slab = Slab::new(params.dim, capacity).ok_or_else(|| too_large(capacity))?;
-        let graph = Graph::new(params.m, &levels).ok_or_else(|| too_large(capacity))?;
+        let mut levels = Vec::new();
+        try_draw_levels(&mut rng, params.level_multiplier(), capacity, &mut levels)?;
+        let graph = Graph::new(params.m, &levels)?;
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
         Ok(Index {
             kernel,
             slab,
             graph,
-            labels: Cells::heap((0..capacity).map(|_| AtomicU64::new(0)).collect()),
+            labels: zeroed_labels(capacity)?,
             len: AtomicUsize::new(0),
             entry: AtomicU64::new(NO_ENTRY),
             top: Mutex::new(()),
+            // The label map grows with the labels: no table for the whole capacity up front.
             slots: OnceLock::from(Mutex::new(Slots {
-                by_label: HashMap::with_capacity(capacity),
+                by_label: HashMap::new(),
+                paused: false,
             })),
+            resumed: Condvar::new(),
+            maintenance: Mutex::new(()),
+            unrepaired: AtomicUsize::new(0),
             level_rng: Mutex::new(rng),
             levels_drawn: capacity,
             scratch: ScratchPool::new(2 * threads + 2),
@@ -169,7 +267,15 @@ impl Index {
             labels,
             entry: AtomicU64::new(entry),
             top: Mutex::new(()),
-            slots: by_label.map_or_else(OnceLock::new, |by_label| OnceLock::from(Mutex::new(Slots { by_label }))),
+            slots: by_label.map_or_else(OnceLock::new, |by_label| {
+                OnceLock::from(Mutex::new(Slots {
+                    by_label,
+                    paused: false,
+                }))
+            }),
+            resumed: Condvar::new(),
+            maintenance: Mutex::new(()),
+            unrepaired: AtomicUsize::new(0),
             level_rng: Mutex::new(rng),
             levels_drawn,
             scratch: ScratchPool::new(2 * threads + 2),
@@ -182,38 +288,72 @@ impl Index {
         self.levels_drawn
     }
 
-    /// Locks the label map for a save: no slot can be claimed until the guard drops.
-    pub(crate) fn lock_slots_for_save(&self) -> impl Drop + '_ {
-        self.lock_slots()
+    /// Waits until every node added so far is linked and returns a guard under which no slot
+    /// is handed out and no repair runs: what `save` and `export_hnswlib` write from.
+    /// Searches go on meanwhile; `add`s wait for the guard to drop. `None` when called from
+    /// inside this index's own `add_batch` progress callback, whose batch cannot finish
+    /// until the callback returns.
+    pub(crate) fn quiesce(&self) -> Option<Quiesced<'_>> {
+        if self.inside_own_callback() {
+            return None;
+        }
+        let maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        let count = {
+            let mut slots = self.lock_slots();
+            slots.paused = true;
+            self.len.load(Ordering::Acquire)
+        };
+        // Built now, so that a panic below still un-pauses the claims.
+        let q = Quiesced {
+            index: self,
+            count,
+            _maintenance: maintenance,
+        };
+        // Inserts that claimed a slot before the pause finish linking first. The slots lock
+        // is not held while waiting, so their progress callbacks may still read the index.
+        for i in 0..count as u32 {
+            let backoff = crossbeam_utils::Backoff::new();
+            while !self.graph.is_linked(i) {
+                if backoff.is_completed() {
+                    std::thread::yield_now();
+                } else {
+                    backoff.snooze();
+                }
+            }
+        }
+        Some(q)
+    }
+
+    /// `true` while this thread runs this index's `add_batch` progress callback.
+    pub(crate) fn inside_own_callback(&self) -> bool {
+        IN_PROGRESS_CALLBACK.with(|c| c.get()) == self as *const Index as usize
     }
 
     /// Makes room for `additional` more vectors than the index holds now. Needs `&mut self`:
-    /// every table is reallocated and copied.
+    /// every table is reallocated and copied. On error (too large, or out of memory) the
+    /// index is unchanged.
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
-        let want = self
-            .len()
-            .checked_add(additional)
-            .filter(|&c| c <= MAX_CAPACITY)
-            .ok_or_else(|| Error::InvalidParameter {
-                name: "capacity",
-                reason: format!("more than {MAX_CAPACITY}"),
-            })?;
         let old = self.capacity();
-        if want <= old {
+        let Some(cap) = grown_capacity(self.len(), additional, old)? else {
             return Ok(());
+        };
+        let slab = self.slab.resized(cap).ok_or_else(|| slab_oom(self.dim(), cap))?;
+        let mut levels = Vec::new();
+        levels.try_reserve_exact(cap).map_err(|_| Error::OutOfMemory {
+            what: "levels",
+            bytes: cap,
+        })?;
+        levels.extend((0..old).map(|i| self.graph.level(i as u32) as u8));
+        // Draw from a copy of the stream: it only moves on once nothing can fail any more.
+        let mut rng = self.level_rng.get_mut().unwrap_or_else(|e| e.into_inner()).clone();
+        draw_levels(&mut rng, self.params.level_multiplier(), cap - old, &mut levels);
+        let graph = self.graph.resized(&levels)?;
+        let labels = zeroed_labels(cap)?;
+        for (dst, src) in labels.iter().zip(self.labels.iter()) {
+            dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
         }
-        let cap = want.max(old + old / 2);
-        let mut levels: Vec<u8> = (0..old).map(|i| self.graph.level(i as u32) as u8).collect();
-        let rng = self.level_rng.get_mut().unwrap_or_else(|e| e.into_inner());
-        draw_levels(rng, self.params.level_multiplier(), cap - old, &mut levels);
+        *self.level_rng.get_mut().unwrap_or_else(|e| e.into_inner()) = rng;
         self.levels_drawn += cap - old;
-        let slab = self.slab.resized(cap).ok_or_else(|| too_large(cap))?;
-        let graph = self.graph.resized(&levels).ok_or_else(|| too_large(cap))?;
-        let labels = Cells::heap(
-            (0..cap)
-                .map(|i| AtomicU64::new(self.labels.get(i).map_or(0, |l| l.load(Ordering::Relaxed))))
-                .collect(),
-        );
         self.slab = slab;
         self.graph = graph;
         self.labels = labels;
@@ -308,13 +448,19 @@ impl Index {
     /// threads search.
     ///
     /// Errors (the index is unchanged): [`Error::Dimension`], [`Error::NonFinite`],
-    /// [`Error::ZeroVector`] (cosine), [`Error::DuplicateLabel`] (labels are never
-    /// overwritten), [`Error::CapacityExhausted`].
+    /// [`Error::NormTooLarge`] (L2, inner product), [`Error::ZeroVector`] (cosine),
+    /// [`Error::DuplicateLabel`] (labels are never overwritten), [`Error::CapacityExhausted`],
+    /// [`Error::InsideProgressCallback`].
     pub fn add(&self, label: u64, vector: &[f32]) -> Result<()> {
+        self.refuse_inside_callback()?;
         let mut s = self.take_scratch();
         self.load_query(&mut s, vector)?;
         let slot = {
-            let mut slots = self.lock_slots();
+            let mut slots = self.lock_slots_for_claim();
+            slots.by_label.try_reserve(1).map_err(|_| Error::OutOfMemory {
+                what: "label map",
+                bytes: slots.by_label.capacity().saturating_mul(2 * 13),
+            })?;
             let slot = self.claim_slot(&mut slots, label)?;
             // SAFETY: `slot` was just claimed: no other thread knows it, so nobody reads or
             // writes its row until it is published by `insert_node`.
@@ -324,12 +470,17 @@ impl Index {
             slot
         };
         self.insert_node(slot, &mut s);
+        self.unrepaired.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
     /// Adds many vectors (`vectors` is row-major, `labels.len()` rows of `dim`), linking them
     /// in parallel on the current rayon pool (wrap the call in `ThreadPool::install` to choose
     /// the threads). Every row is checked first: on error nothing is added.
+    ///
+    /// When the graph has grown by an eighth since the last repair (always, for a batch that
+    /// large), it ends with [`repair_connectivity`](Self::repair_connectivity), so a stream
+    /// of small batches costs no more than one big one.
     ///
     /// ```
     /// use hnswx::{Index, Metric, Params};
@@ -343,12 +494,23 @@ impl Index {
 
     /// [`add_batch`](Self::add_batch) that reports progress: `progress(done)` is called from
     /// the inserting threads every 1,024 linked vectors and once at the end.
+    ///
+    /// The callback may search this index and read it (`len`, `contains`, `get`, …) and may
+    /// do anything to other indexes. It may not add to or save this index, whose batch
+    /// cannot finish until the callback returns: `add`/`add_batch` return
+    /// [`Error::InsideProgressCallback`], `save`/`export_hnswlib` return
+    /// [`FileError::InsideProgressCallback`](crate::FileError::InsideProgressCallback).
+    ///
+    /// If the callback (or anything else in the batch) panics, the panic reaches the caller
+    /// only after every vector of the batch has been linked: the batch is then complete,
+    /// searchable and saveable, as if it had succeeded.
     pub fn add_batch_with_progress(
         &self,
         labels: &[u64],
         vectors: &[f32],
         progress: impl Fn(usize) + Sync,
     ) -> Result<()> {
+        self.refuse_inside_callback()?;
         let dim = self.dim();
         if vectors.len() != labels.len() * dim {
             return Err(Error::Dimension {
@@ -360,23 +522,32 @@ impl Index {
         check_finite(vectors)?;
         let scale: Vec<f32> = match self.metric() {
             Metric::Cosine => rows().map(inverse_norm).collect::<Result<_>>()?,
-            _ => Vec::new(),
+            _ => {
+                rows().try_for_each(check_norm)?;
+                Vec::new()
+            }
         };
         let first = {
-            let mut slots = self.lock_slots();
+            let mut slots = self.lock_slots_for_claim();
             let first = self.len.load(Ordering::Relaxed);
             if first + labels.len() > self.capacity() {
                 return Err(Error::CapacityExhausted {
                     capacity: self.capacity(),
                 });
             }
-            let mut seen = std::collections::HashSet::with_capacity(labels.len());
+            let mut seen = std::collections::HashSet::new();
+            let oom = |what| Error::OutOfMemory {
+                what,
+                bytes: labels.len().saturating_mul(2 * 13),
+            };
+            seen.try_reserve(labels.len()).map_err(|_| oom("label check"))?;
             if let Some(&dup) = labels
                 .iter()
                 .find(|&&l| slots.by_label.contains_key(&l) || !seen.insert(l))
             {
                 return Err(Error::DuplicateLabel(dup));
             }
+            slots.by_label.try_reserve(labels.len()).map_err(|_| oom("label map"))?;
             let mut row = vec![0.0f32; dim];
             for (i, (v, &label)) in rows().zip(labels).enumerate() {
                 let slot = (first + i) as u32;
@@ -401,25 +572,57 @@ impl Index {
         let tick = || {
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
             if d.is_multiple_of(1024) || d == labels.len() {
+                let _scope = CallbackScope::enter(self);
                 progress(d);
             }
         };
-        if rayon::current_num_threads() == 1 {
-            let mut s = self.take_scratch();
-            slots.for_each(|slot| {
-                self.insert_node(slot, &mut s);
-                tick();
-            });
-        } else {
-            slots.into_par_iter().for_each_init(
-                || self.take_scratch(),
-                |s, slot| {
-                    self.insert_node(slot, s);
+        let linked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            if rayon::current_num_threads() == 1 {
+                let mut s = self.take_scratch();
+                slots.clone().for_each(|slot| {
+                    self.insert_node(slot, &mut s);
                     tick();
-                },
-            );
+                });
+            } else {
+                slots.clone().into_par_iter().for_each_init(
+                    || self.take_scratch(),
+                    |s, slot| {
+                        self.insert_node(slot, s);
+                        tick();
+                    },
+                );
+            }
+        }));
+        if let Err(panic) = linked {
+            // Rayon has joined every worker: no node of the batch is being inserted now.
+            // Link the ones the panic left out (their labels are already in the map), so
+            // that they can be found and `save` never waits for them.
+            let mut s = self.take_scratch();
+            for slot in slots.filter(|&slot| !self.graph.is_linked(slot)) {
+                self.insert_node(slot, &mut s);
+            }
+            drop(s);
+            self.after_batch(labels.len());
+            std::panic::resume_unwind(panic);
         }
-        self.repair_connectivity();
+        self.after_batch(labels.len());
+        Ok(())
+    }
+
+    /// Counts `n` new nodes and repairs connectivity once the graph has grown by an eighth
+    /// since the last repair.
+    fn after_batch(&self, n: usize) {
+        let pending = self.unrepaired.fetch_add(n, Ordering::Relaxed) + n;
+        if pending.saturating_mul(8) >= self.len() {
+            self.repair_connectivity();
+        }
+    }
+
+    /// `Err(InsideProgressCallback)` on a thread running this index's progress callback.
+    fn refuse_inside_callback(&self) -> Result<()> {
+        if self.inside_own_callback() {
+            return Err(Error::InsideProgressCallback);
+        }
         Ok(())
     }
 
@@ -438,7 +641,8 @@ impl Index {
         Ok(n as u32)
     }
 
-    fn lock_slots(&self) -> std::sync::MutexGuard<'_, Slots> {
+    /// The slots lock, for reading the label map.
+    fn lock_slots(&self) -> MutexGuard<'_, Slots> {
         // The map is only changed by code that cannot panic midway; a poisoned lock still
         // guards consistent data.
         let slots = self.slots.get_or_init(|| {
@@ -450,16 +654,30 @@ impl Index {
                 .enumerate()
                 .map(|(i, l)| (l.load(Ordering::Relaxed), i as u32))
                 .collect();
-            Mutex::new(Slots { by_label })
+            Mutex::new(Slots {
+                by_label,
+                paused: false,
+            })
         });
         slots.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The slots lock, for claiming slots: waits while a save has paused claims.
+    fn lock_slots_for_claim(&self) -> MutexGuard<'_, Slots> {
+        let mut slots = self.lock_slots();
+        while slots.paused {
+            slots = self.resumed.wait(slots).unwrap_or_else(|e| e.into_inner());
+        }
+        slots
     }
 
     /// A scratch from the pool, sized for this index.
     #[inline]
     pub(crate) fn take_scratch(&self) -> ScratchGuard<'_> {
-        self.scratch
-            .take(|| Scratch::new(self.capacity(), self.slab.stride(), self.graph.m0()))
+        self.scratch.take(|| {
+            let ef = self.params.ef_construction.max(self.params.m);
+            Scratch::new(self.capacity(), self.slab.stride(), self.graph.m0(), ef)
+        })
     }
 
     /// Checks `v` and copies it into `s.query` (normalised for cosine; the padding stays
@@ -473,13 +691,33 @@ impl Index {
             });
         }
         check_finite(v)?;
+        let scale = match self.metric() {
+            Metric::Cosine => inverse_norm(v)?,
+            _ => {
+                check_norm(v)?;
+                1.0
+            }
+        };
         let q = &mut s.query[..dim];
         q.copy_from_slice(v);
-        if self.metric() == Metric::Cosine {
-            let scale = inverse_norm(v)?;
+        if scale != 1.0 {
             q.iter_mut().for_each(|x| *x *= scale);
         }
         Ok(())
+    }
+}
+
+/// `Err(NormTooLarge)` if `|v|²` exceeds [`MAX_SQUARED_NORM`] (distances to `v` could
+/// overflow `f32`).
+pub(crate) fn check_norm(v: &[f32]) -> Result<()> {
+    let sq: f64 = v.iter().map(|&x| f64::from(x) * f64::from(x)).sum();
+    if sq <= MAX_SQUARED_NORM {
+        Ok(())
+    } else {
+        Err(Error::NormTooLarge {
+            norm: sq.sqrt(),
+            max: MAX_SQUARED_NORM.sqrt(),
+        })
     }
 }
 
@@ -502,5 +740,23 @@ pub(crate) fn inverse_norm(v: &[f32]) -> Result<f32> {
         Ok(inv)
     } else {
         Err(Error::ZeroVector { norm })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn growth_never_passes_the_maximum_capacity() {
+        // 1.5 × old would pass MAX_CAPACITY: clamped (ids ≥ 2^31 would collide with the
+        // search pool's flag bit).
+        let old = MAX_CAPACITY / 4 * 3;
+        assert_eq!(grown_capacity(old, 1, old).unwrap(), Some(MAX_CAPACITY));
+        assert_eq!(grown_capacity(10, 5, 100).unwrap(), None);
+        assert_eq!(grown_capacity(100, 1, 100).unwrap(), Some(150));
+        assert_eq!(grown_capacity(100, 500, 100).unwrap(), Some(600));
+        assert!(grown_capacity(MAX_CAPACITY, 1, MAX_CAPACITY).is_err());
+        assert!(grown_capacity(usize::MAX, 1, 0).is_err());
     }
 }

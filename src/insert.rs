@@ -42,7 +42,7 @@ impl Index {
         }
         let top = unpack_entry(entry).1;
         let (mut ep, mut d) = self.descend(s, q, entry, level.min(top), slot);
-        let ef = self.params.ef_construction.max(self.params.m);
+        let ef = self.construction_ef();
         for layer in (0..=level.min(top)).rev() {
             self.search_layer(s, q, ep, d, ef, layer, slot);
             s.cands.clear();
@@ -57,14 +57,23 @@ impl Index {
     }
 
     /// Makes every node reachable on layer 0 from the entry point again; returns how many
-    /// nodes it relinked. [`add_batch`](Index::add_batch) calls it when it is done; after many
-    /// single [`add`](Index::add)s, call it yourself (it walks the whole graph: O(links)).
+    /// nodes it relinked. [`add_batch`](Index::add_batch) calls it once the graph has grown
+    /// by an eighth since the last repair; after single [`add`](Index::add)s or small
+    /// batches, call it yourself when you want the guarantee now (it walks the whole graph:
+    /// O(links)). Runs beside searches and inserts, one repair at a time, never during a
+    /// save; called from inside this index's own progress callback it does nothing and
+    /// returns 0 (a save may be waiting for that batch).
     ///
     /// Why it is needed: when a full neighbour row is shrunk by the heuristic, the link it
     /// drops may have been the only way into some node. A few nodes per thousand end up so
     /// (hnswlib and usearch graphs have them too). Each is linked in from the closest
     /// reachable node that has room.
     pub fn repair_connectivity(&self) -> usize {
+        if self.inside_own_callback() {
+            return 0;
+        }
+        let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        self.unrepaired.store(0, Ordering::Relaxed);
         let mut relinked = 0;
         let mut guard = self.take_scratch();
         let s = &mut *guard;
@@ -84,8 +93,7 @@ impl Index {
             for &u in &lost {
                 let q = self.slab.row_ptr(u);
                 let (ep, d) = self.descend(s, q, entry, 0, u);
-                let ef = self.params.ef_construction.max(self.params.m);
-                self.search_layer(s, q, ep, d, ef, 0, u);
+                self.search_layer(s, q, ep, d, self.construction_ef(), 0, u);
                 s.cands.clear();
                 s.cands.extend(s.pool.iter());
                 let linked = s.cands.iter().any(|&(_, c)| {
@@ -94,17 +102,30 @@ impl Index {
                     (0..count(row)).any(|j| link(row, j) == u) || push_link(row, u)
                 });
                 if !linked {
-                    // Every candidate row is full: the nearest gives up its farthest link.
+                    // Every candidate row was full: the nearest gives up its farthest link,
+                    // chosen under its lock (the row may have changed since).
                     let c = s.cands[0].1;
                     let _lock = self.graph.lock(c);
                     let row = self.graph.row(c, 0);
                     let n = count(row);
-                    row[n].store(u, Ordering::Release);
+                    if !(0..n).any(|j| link(row, j) == u) && !push_link(row, u) {
+                        s.ids.clear();
+                        s.ids.extend((0..n).map(|j| link(row, j)));
+                        self.score(s, self.slab.row_ptr(c));
+                        let far = (0..n).max_by(|&a, &b| s.dists[a].total_cmp(&s.dists[b])).unwrap_or(0);
+                        row[1 + far].store(u, Ordering::Release);
+                    }
                 }
                 relinked += 1;
             }
         }
         relinked
+    }
+
+    /// The candidate list of an insert: `ef_construction`, at least `M`, at most the nodes
+    /// there are (a larger pool could never fill).
+    fn construction_ef(&self) -> usize {
+        self.params.ef_construction.max(self.params.m).min(self.len().max(1))
     }
 
     /// The diversity heuristic: walks `cands` (closest first) and keeps a candidate only if

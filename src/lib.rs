@@ -49,7 +49,7 @@ pub use error::{Error, Result};
 pub use hnswx_kernels as kernels;
 pub use hnswx_kernels::{Choice, Isa, Metric};
 pub use index::{Index, Neighbour, MAX_CAPACITY};
-pub use params::{Params, MAX_M};
+pub use params::{Params, MAX_EF_CONSTRUCTION, MAX_M};
 pub use persist::{FileError, Verify, FORMAT_VERSION, MAGIC};
 pub use stats::GraphStats;
 

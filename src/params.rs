@@ -25,6 +25,9 @@ pub struct Params {
 /// setting.
 pub const MAX_M: usize = 2048;
 
+/// Largest `ef_construction` accepted (hnswlib's users rarely pass 2,000).
+pub const MAX_EF_CONSTRUCTION: usize = 1 << 16;
+
 impl Params {
     /// Parameters for `dim`-dimensional vectors under `metric`, with the defaults above, seed
     /// 0 and the best kernels this CPU has.
@@ -45,8 +48,8 @@ impl Params {
         self
     }
 
-    /// Size of the candidate list while inserting (`ef_construction`). At least 1; values
-    /// below `M` are raised to `M` when used.
+    /// Size of the candidate list while inserting (`ef_construction`). In
+    /// `1..=`[`MAX_EF_CONSTRUCTION`]; values below `M` are raised to `M` when used.
     pub fn ef_construction(mut self, ef: usize) -> Self {
         self.ef_construction = ef;
         self
@@ -111,8 +114,11 @@ impl Params {
         if !(2..=MAX_M).contains(&self.m) {
             return bad("m", format!("{} is outside 2..={MAX_M}", self.m));
         }
-        if self.ef_construction == 0 {
-            return bad("ef_construction", "must be at least 1".into());
+        if !(1..=MAX_EF_CONSTRUCTION).contains(&self.ef_construction) {
+            return bad(
+                "ef_construction",
+                format!("{} is outside 1..={MAX_EF_CONSTRUCTION}", self.ef_construction),
+            );
         }
         Ok(())
     }

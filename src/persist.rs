@@ -91,6 +91,10 @@ pub enum FileError {
         /// `header` or a section name.
         part: &'static str,
     },
+    /// `save` or `export_hnswlib` called from inside the index's own `add_batch` progress
+    /// callback: the file would have to wait for that batch, which waits for the callback.
+    #[error("cannot save an index from inside its own add_batch progress callback")]
+    InsideProgressCallback,
     /// The contents break an invariant (an out-of-range id, a field that disagrees with the
     /// file, …).
     #[error("corrupted index: {0}")]
@@ -206,14 +210,8 @@ impl Index {
             path: path.to_path_buf(),
             source,
         };
-        let _slots = self.lock_slots_for_save();
-        let count = self.len();
-        // Inserts that claimed a slot before we took the lock finish linking first.
-        for i in 0..count as u32 {
-            while !self.graph.is_linked(i) {
-                std::thread::yield_now();
-            }
-        }
+        let quiet = self.quiesce().ok_or(FileError::InsideProgressCallback)?;
+        let count = quiet.count;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
@@ -221,8 +219,8 @@ impl Index {
         let name = path
             .file_name()
             .ok_or_else(|| io(std::io::Error::other("no file name")))?;
-        let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
-        let result = self.write_file(&tmp, count).map_err(io).and_then(|()| {
+        let (tmp, file) = create_temp(dir, &name.to_string_lossy()).map_err(io)?;
+        let result = self.write_file(file, count).map_err(io).and_then(|()| {
             std::fs::rename(&tmp, path).map_err(io)?;
             sync_dir(dir).map_err(io)
         });
@@ -232,8 +230,7 @@ impl Index {
         result
     }
 
-    fn write_file(&self, tmp: &Path, count: usize) -> std::io::Result<()> {
-        let file = std::fs::File::create(tmp)?;
+    fn write_file(&self, file: std::fs::File, count: usize) -> std::io::Result<()> {
         let mut w = Hashed {
             inner: std::io::BufWriter::with_capacity(1 << 20, &file),
             hash: Xxh3::new(),
@@ -426,9 +423,21 @@ impl Index {
     /// [`Error::CapacityExhausted`](crate::Error::CapacityExhausted), and
     /// [`reserve`](Self::reserve) copies it into memory.
     ///
-    /// The file must not be modified while it is mapped (replacing it with `save`, which
-    /// renames a new file over it, is fine: the mapping keeps the old one).
-    pub fn open_mmap(path: impl AsRef<Path>, verify: Verify) -> Result<Index, FileError> {
+    /// # Safety
+    ///
+    /// The file must not be modified or truncated, by this process or another, while the
+    /// returned index lives. The mapping is private, but on Linux a private mapping still
+    /// shows other writers' changes to pages this process never wrote, and the vectors and
+    /// level offsets are read with plain loads: a concurrent change would be a data race,
+    /// and a truncation a `SIGBUS`. Replacing the file by rename, as [`save`](Self::save)
+    /// does, is fine: the mapping keeps the old file.
+    ///
+    /// Why `unsafe` rather than checks: the search does check every link id against the
+    /// capacity (cheap, so a changed link table gives wrong answers, never a read outside
+    /// the mapping), but no check can make a racing write to the vectors defined behaviour.
+    /// That is the contract of every file mapping (`memmap2`'s constructors are `unsafe`
+    /// for the same reason); [`load`](Self::load) is the safe alternative.
+    pub unsafe fn open_mmap(path: impl AsRef<Path>, verify: Verify) -> Result<Index, FileError> {
         let path = path.as_ref();
         let io = |source| FileError::Io {
             path: path.to_path_buf(),
@@ -440,9 +449,8 @@ impl Index {
             return Index::read_with(&mut std::io::BufReader::new(file), len, verify);
         }
         // SAFETY: a private (copy-on-write) mapping: our view cannot be changed by writes we
-        // make, and we make none. Another process truncating or rewriting the file in place
-        // while it is mapped is outside this library's control (documented above); `save`
-        // replaces files by rename, which leaves the mapping intact.
+        // make, and we make none. That nobody else changes or truncates the file while it is
+        // mapped is this function's own safety contract, passed on to its caller.
         let map = Arc::new(unsafe { memmap2::MmapOptions::new().map_copy(&file) }.map_err(io)?);
         let h: Header = bytemuck::pod_read_unaligned(&map[..HEADER_LEN]);
         let (params, count, upper_rows) = check_header(&h, len)?;
@@ -639,7 +647,8 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
     }
     let params = Params::new(dim, metric)
         .m(m)
-        .ef_construction(h.ef_construction as usize)
+        // Files from before the bound may hold more: clamp rather than refuse them.
+        .ef_construction((h.ef_construction as usize).min(crate::params::MAX_EF_CONSTRUCTION))
         .seed(h.seed);
     Ok((params, count, upper_rows))
 }
@@ -666,6 +675,22 @@ fn skip_padding(r: &mut impl Read, from: u64, to: u64) -> Result<(), PadError> {
         return Err(PadError::NonZero);
     }
     Ok(())
+}
+
+/// A new temporary file `.NAME.tmp-PID-N` in `dir`, created exclusively (`create_new`), so
+/// that saves to one path from two indexes, threads or processes never share a file.
+fn create_temp(dir: &Path, name: &str) -> std::io::Result<(PathBuf, std::fs::File)> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    loop {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let tmp = dir.join(format!(".{name}.tmp-{}-{n}", std::process::id()));
+        match std::fs::OpenOptions::new().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            // Left behind by a crashed process that had our pid: try the next name.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
 }
 
 #[cfg(unix)]

@@ -7,6 +7,7 @@ use crossbeam_queue::ArrayQueue;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::{Deref, DerefMut};
+use std::sync::Mutex;
 
 use crate::slab::SLAB_ALIGN;
 
@@ -39,14 +40,18 @@ impl Visited {
         }
     }
 
-    /// Marks node `i`; `true` if it was not marked yet. Panics (never reads out of bounds) if
-    /// `i` is past the array, which is as long as the index's capacity.
+    /// Marks node `i`; `true` if it was not marked yet. An `i` past the array (as long as
+    /// the index's capacity) is never a node: `false`, so it is never scored.
     #[inline(always)]
     pub fn insert(&mut self, i: u32) -> bool {
-        let m = &mut self.marks[i as usize];
-        let fresh = *m != self.epoch;
-        *m = self.epoch;
-        fresh
+        match self.marks.get_mut(i as usize) {
+            Some(m) => {
+                let fresh = *m != self.epoch;
+                *m = self.epoch;
+                fresh
+            }
+            None => false,
+        }
     }
 }
 
@@ -179,6 +184,10 @@ impl Ord for Scored {
     }
 }
 
+/// Entries a pooled scratch's lists may keep between searches: a query with a huge `ef`
+/// gets the memory it needs, but the pool does not hold on to it.
+const KEEP_ENTRIES: usize = 1 << 14;
+
 /// Everything one search or one insert writes besides the index.
 pub struct Scratch {
     pub visited: Visited,
@@ -202,14 +211,40 @@ pub struct Scratch {
 }
 
 impl Scratch {
+    /// Frees lists that grew past [`KEEP_ENTRIES`].
+    fn trim(&mut self) {
+        fn trim_vec<T>(v: &mut Vec<T>) {
+            if v.capacity() > KEEP_ENTRIES {
+                *v = Vec::new();
+            }
+        }
+        if self.pool.buf.capacity() > KEEP_ENTRIES {
+            self.pool = Pool::new();
+        }
+        trim_vec(&mut self.cands);
+        trim_vec(&mut self.kept);
+        trim_vec(&mut self.shrink);
+        if self.frontier.capacity() > KEEP_ENTRIES {
+            self.frontier = BinaryHeap::new();
+        }
+        if self.results.capacity() > KEEP_ENTRIES {
+            self.results = BinaryHeap::new();
+        }
+    }
+
     /// Scratch for an index of `capacity` nodes, rows of `stride` floats and up to `m0`
-    /// links per row.
-    pub fn new(capacity: usize, stride: usize, m0: usize) -> Self {
+    /// links per row, with a candidate pool ready for `ef` entries (so searches with an
+    /// `ef` up to that never grow it).
+    pub fn new(capacity: usize, stride: usize, m0: usize, ef: usize) -> Self {
         let mut query = AVec::with_capacity(SLAB_ALIGN, stride);
         query.resize(stride, 0.0);
         Scratch {
             visited: Visited::new(capacity),
-            pool: Pool::new(),
+            pool: {
+                let mut p = Pool::new();
+                p.reset(ef.clamp(1, KEEP_ENTRIES));
+                p
+            },
             ids: Vec::with_capacity(m0 + 1),
             dists: vec![0.0; m0 + 1],
             query,
@@ -223,33 +258,47 @@ impl Scratch {
     }
 }
 
-/// A bounded lock-free stack of idle scratches. Taking one when it is empty makes a new one;
-/// returning one when it is full drops it. With at most `slots` searches in flight at once,
-/// no search allocates.
+/// Idle scratches: a lock-free queue for the first `slots`, then a locked overflow list
+/// for the rest. Taking one when both are empty makes a new one; returning one never drops
+/// it. So the pool holds as many scratches as there were searches and inserts in flight at
+/// the busiest moment, and from then on no search allocates, however many threads share
+/// the index (a 64-thread service gets 64 scratches, not an allocation per query).
 pub struct ScratchPool {
     idle: ArrayQueue<Scratch>,
+    overflow: Mutex<Vec<Scratch>>,
 }
 
 impl ScratchPool {
     pub fn new(slots: usize) -> Self {
         ScratchPool {
             idle: ArrayQueue::new(slots.max(1)),
+            overflow: Mutex::new(Vec::new()),
         }
     }
 
     /// An idle scratch, or a new one made by `make`.
     #[inline]
     pub fn take(&self, make: impl FnOnce() -> Scratch) -> ScratchGuard<'_> {
-        let s = self.idle.pop().unwrap_or_else(make);
+        let s = self
+            .idle
+            .pop()
+            .or_else(|| self.lock_overflow().pop())
+            .unwrap_or_else(make);
         ScratchGuard {
             pool: self,
             scratch: Some(s),
         }
     }
 
+    fn lock_overflow(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
+        // A Vec of scratches is consistent whatever panicked while it was locked.
+        self.overflow.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Drops every idle scratch (after the index grew, say).
     pub fn clear(&self) {
         while self.idle.pop().is_some() {}
+        self.lock_overflow().clear();
     }
 }
 
@@ -274,8 +323,11 @@ impl DerefMut for ScratchGuard<'_> {
 
 impl Drop for ScratchGuard<'_> {
     fn drop(&mut self) {
-        if let Some(s) = self.scratch.take() {
-            let _ = self.pool.idle.push(s);
+        if let Some(mut s) = self.scratch.take() {
+            s.trim();
+            if let Err(s) = self.pool.idle.push(s) {
+                self.pool.lock_overflow().push(s);
+            }
         }
     }
 }

@@ -16,12 +16,13 @@ use crate::scratch::{Scored, Scratch, ScratchGuard};
 
 impl Index {
     /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to
-    /// `k` if smaller), closest first. An empty index gives an empty result.
+    /// `k` if smaller), closest first. An empty index gives an empty result. `k` and `ef`
+    /// larger than the index are clamped to its size, so any value is safe to pass.
     ///
     /// Errors: [`Error::ZeroK`], [`Error::Dimension`], [`Error::NonFinite`],
-    /// [`Error::ZeroVector`] (cosine).
+    /// [`Error::NormTooLarge`] (L2, inner product), [`Error::ZeroVector`] (cosine).
     pub fn search(&self, query: &[f32], k: usize, ef: usize) -> Result<Vec<Neighbour>> {
-        let mut out = Vec::with_capacity(k);
+        let mut out = Vec::with_capacity(k.min(self.len()));
         self.search_into(query, k, ef, &mut out)?;
         Ok(out)
     }
@@ -51,7 +52,8 @@ impl Index {
         let (mut s, start) = self.begin(query, k)?;
         if let Some((ep, d)) = start {
             let q = s.query.as_ptr();
-            self.search_layer(&mut s, q, ep, d, ef.max(k), 0, u32::MAX);
+            let ef = self.clamp_ef(k, ef);
+            self.search_layer(&mut s, q, ep, d, ef, 0, u32::MAX);
             out.extend(s.pool.iter().take(k).map(|(distance, id)| self.neighbour(id, distance)));
         }
         Ok(s.distances)
@@ -81,7 +83,8 @@ impl Index {
             return Ok(Vec::new());
         };
         let q = s.query.as_ptr();
-        self.search_layer_filtered(&mut s, q, ep, d, ef.max(k), &filter);
+        let ef = self.clamp_ef(k, ef);
+        self.search_layer_filtered(&mut s, q, ep, d, ef, &filter);
         let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
         hits.truncate(k);
         let out = hits.iter().map(|&Scored(d, id)| self.neighbour(id, d)).collect();
@@ -119,6 +122,13 @@ impl Index {
         let q = s.query.as_ptr();
         let start = self.descend(&mut s, q, entry, 0, u32::MAX);
         Ok((s, Some(start)))
+    }
+
+    /// `ef` raised to `k` and lowered to the number of nodes (at least 1): a pool larger
+    /// than the index could never fill, and a huge one would only exhaust memory.
+    #[inline]
+    fn clamp_ef(&self, k: usize, ef: usize) -> usize {
+        ef.max(k).min(self.len().max(1))
     }
 
     #[inline]
@@ -174,11 +184,16 @@ impl Index {
         let (mut cur, top) = unpack_entry(entry);
         let mut best = self.distance_to(q, cur);
         s.distances += 1;
+        let capacity = self.capacity() as u32;
         for layer in (stop + 1..=top).rev() {
             loop {
                 let row = self.graph.row(cur, layer);
                 s.ids.clear();
-                s.ids.extend((0..count(row)).map(|j| link(row, j)));
+                // Ids are checked against the capacity (at most M per row, so it is cheap):
+                // the kernel reads rows unchecked, and layer 0's ids pass the same check in
+                // `Visited::insert`.
+                s.ids
+                    .extend((0..count(row)).map(|j| link(row, j)).filter(|&id| id < capacity));
                 self.score(s, q);
                 let before = cur;
                 for (&id, &d) in s.ids.iter().zip(&s.dists) {

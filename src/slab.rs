@@ -2,8 +2,8 @@
 //! node, each row padded with zeros to a multiple of 16 floats so that it starts on a cache
 //! line and the kernels can run over whole 64-byte blocks.
 
-use aligned_vec::{AVec, ConstAlign};
 use memmap2::MmapMut;
+use std::alloc::Layout;
 use std::ptr::NonNull;
 use std::sync::Arc;
 
@@ -20,8 +20,32 @@ pub fn padded_stride(dim: usize) -> usize {
 
 /// What keeps the slab's rows alive: our own allocation, or a mapped index file.
 enum SlabOwner {
-    Heap(#[allow(dead_code)] AVec<f32, ConstAlign<SLAB_ALIGN>>),
+    Heap(#[allow(dead_code)] Zeroed),
     Map(#[allow(dead_code)] Arc<MmapMut>),
+}
+
+/// A zeroed, 64-byte-aligned heap allocation, freed on drop. Allocated with
+/// `alloc_zeroed`, so a failed allocation is an error rather than an abort, and pages that
+/// are never written cost nothing.
+struct Zeroed {
+    ptr: NonNull<u8>,
+    layout: Layout,
+}
+
+impl Zeroed {
+    fn new(bytes: usize) -> Option<Zeroed> {
+        let layout = Layout::from_size_align(bytes.max(SLAB_ALIGN), SLAB_ALIGN).ok()?;
+        // SAFETY: the layout's size is at least SLAB_ALIGN > 0.
+        let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
+        Some(Zeroed { ptr, layout })
+    }
+}
+
+impl Drop for Zeroed {
+    fn drop(&mut self) {
+        // SAFETY: allocated in `new` with this layout, freed once.
+        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+    }
 }
 
 /// Fixed-capacity row storage written through `&self`.
@@ -40,7 +64,7 @@ pub struct Slab {
     capacity: usize,
 }
 
-// SAFETY: the slab is a plain buffer of f32; the access protocol above (rows written once
+// SAFETY: the slab is a plain buffer of f32 (`Zeroed` is only a pointer to it); the access protocol above (rows written once
 // before a release-publication, then only read) makes sharing it across threads sound.
 unsafe impl Send for Slab {}
 // SAFETY: as above.
@@ -48,16 +72,15 @@ unsafe impl Sync for Slab {}
 
 impl Slab {
     /// A zeroed slab of `capacity` rows for `dim`-dimensional vectors, or `None` if its size
-    /// overflows `isize`.
+    /// overflows `isize` or the allocation fails.
     pub fn new(dim: usize, capacity: usize) -> Option<Slab> {
         let stride = padded_stride(dim);
         let floats = stride.checked_mul(capacity.max(1))?;
         if floats.checked_mul(4)? > isize::MAX as usize - SLAB_ALIGN {
             return None;
         }
-        let mut buf = AVec::<f32, ConstAlign<SLAB_ALIGN>>::with_capacity(SLAB_ALIGN, floats);
-        buf.resize(floats, 0.0);
-        let ptr = NonNull::new(buf.as_mut_ptr())?;
+        let buf = Zeroed::new(floats * 4)?;
+        let ptr = buf.ptr.cast::<f32>();
         Some(Slab {
             _owner: SlabOwner::Heap(buf),
             ptr,

@@ -90,13 +90,16 @@ impl Index {
 
     /// `reached[i]`: whether node `i` can be reached on layer 0 from the entry point.
     pub(crate) fn reachable0(&self) -> Vec<bool> {
+        // The entry point first: it is published after its slot was counted in `len`, so the
+        // `len` read after it covers it (read the other way round, a concurrent first `add`
+        // could give an entry past `len`).
+        let entry = self.entry.load(Ordering::Acquire);
         let n = self.len().min(self.capacity());
         let mut reached = vec![false; n];
-        let entry = self.entry.load(Ordering::Acquire);
-        if entry == NO_ENTRY {
+        let start = unpack_entry(entry).0;
+        if entry == NO_ENTRY || start as usize >= n {
             return reached;
         }
-        let start = unpack_entry(entry).0;
         let mut queue = VecDeque::from([start]);
         reached[start as usize] = true;
         while let Some(i) = queue.pop_front() {

@@ -31,6 +31,24 @@ impl<T> Cells<T> {
         Cells { ptr, len, map: None }
     }
 
+    /// `len` zeroed cells on the heap, or `None` if the allocation fails (no abort). The
+    /// memory comes from `alloc_zeroed`, so untouched pages cost nothing until used.
+    ///
+    /// # Safety
+    /// The all-zero bit pattern must be a valid `T` (true of the integer and atomic types
+    /// used here).
+    pub unsafe fn zeroed(len: usize) -> Option<Self> {
+        let layout = std::alloc::Layout::array::<T>(len).ok()?;
+        let ptr = if layout.size() == 0 {
+            NonNull::dangling()
+        } else {
+            // SAFETY: the layout has a non-zero size.
+            NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) } as *mut T)?
+        };
+        // The memory is freed in `drop` as the `Box<[T]>` it is layout-compatible with.
+        Some(Cells { ptr, len, map: None })
+    }
+
     /// `len` cells at byte `offset` of `map`, or `None` if they do not fit or are misaligned.
     ///
     /// # Safety
@@ -66,7 +84,9 @@ impl<T> Deref for Cells<T> {
 impl<T> Drop for Cells<T> {
     fn drop(&mut self) {
         if self.map.is_none() {
-            // SAFETY: `ptr`/`len` came from `Box::into_raw` in `heap` and are freed once.
+            // SAFETY: `ptr`/`len` came from `Box::into_raw` in `heap`, or from the global
+            // allocator with the layout of `[T; len]` in `zeroed` (which is how a `Box<[T]>`
+            // is allocated); they are freed once.
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len)) });
         }
     }

@@ -1,24 +1,26 @@
 //! A search in steady state allocates nothing: counted through a global allocator that
-//! tallies the allocations made by the measuring thread.
+//! tallies, per thread, the allocations made while that thread measures (so tests running
+//! side by side do not count each other's).
 
 use hnswx::data::gaussian_mixture;
 use hnswx::{Index, Metric, Params};
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 struct Counting;
 
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
 thread_local! {
     static MEASURING: Cell<bool> = const { Cell::new(false) };
+    static ALLOCATIONS: Cell<usize> = const { Cell::new(0) };
 }
 
 fn note() {
-    if MEASURING.with(|m| m.get()) {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-    }
+    // `try_with`: the allocator may be called while thread-locals are being torn down.
+    let _ = MEASURING.try_with(|m| {
+        if m.get() {
+            let _ = ALLOCATIONS.try_with(|a| a.set(a.get() + 1));
+        }
+    });
 }
 
 // SAFETY: forwards every call to the system allocator unchanged; counting has no effect on
@@ -50,11 +52,11 @@ static GLOBAL: Counting = Counting;
 
 /// Runs `f` and returns how many allocations this thread made meanwhile.
 fn allocations_in(f: impl FnOnce()) -> usize {
-    let before = ALLOCATIONS.load(Ordering::Relaxed);
+    let before = ALLOCATIONS.with(|a| a.get());
     MEASURING.with(|m| m.set(true));
     f();
     MEASURING.with(|m| m.set(false));
-    ALLOCATIONS.load(Ordering::Relaxed) - before
+    ALLOCATIONS.with(|a| a.get()) - before
 }
 
 #[test]
@@ -81,4 +83,56 @@ fn steady_state_search_allocates_nothing() {
         // The counter works: an allocating call is seen.
         assert!(allocations_in(|| drop(index.search(queries[0], 10, 10).unwrap())) >= 1);
     }
+}
+
+/// More threads than the pool's lock-free slots (2 × cores + 2): once every thread has held a
+/// scratch at the same moment, searches from all of them (with `ef` up to `ef_construction`,
+/// which new scratches have room for) allocate nothing.
+#[test]
+fn many_threads_search_without_allocating() {
+    const THREADS: usize = 24;
+    let data = gaussian_mixture(3_000 + THREADS, 16, 20, 1.0, 5);
+    let index = Index::new(Params::new(16, Metric::L2), 3_000).unwrap();
+    index
+        .add_batch(&(0..3_000).collect::<Vec<u64>>(), &data.as_slice()[..3_000 * 16])
+        .unwrap();
+    let index = &index;
+    let all_holding = std::sync::Barrier::new(THREADS);
+    let warm = std::sync::Barrier::new(THREADS);
+    let total: usize = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let (all_holding, warm, q) = (&all_holding, &warm, data.row(3_000 + t));
+                scope.spawn(move || {
+                    // Warm-up: the filter runs while the search holds its scratch, so all
+                    // THREADS scratches exist at once when the barrier opens.
+                    let first = std::cell::Cell::new(true);
+                    index
+                        .search_filtered(q, 10, 64, |_| {
+                            if first.replace(false) {
+                                all_holding.wait();
+                            }
+                            true
+                        })
+                        .unwrap();
+                    warm.wait();
+                    let mut out = Vec::with_capacity(10);
+                    let efs = [10, 32, 64, 128].repeat(25);
+                    allocations_in(|| {
+                        for &ef in &efs {
+                            index.search_into(q, 10, ef, &mut out).unwrap();
+                            assert_eq!(out.len(), 10);
+                        }
+                    })
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    assert_eq!(
+        total,
+        0,
+        "{total} allocations in {} searches on {THREADS} threads",
+        THREADS * 100
+    );
 }

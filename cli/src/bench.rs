@@ -174,7 +174,9 @@ pub fn run_saved(spec: &Spec, path: &Path, verify: Verify, mmap: bool) -> Result
     let started = Instant::now();
     let rss_before = report::proc_status_bytes("VmRSS");
     let index = if mmap {
-        Index::open_mmap(path, verify)
+        // SAFETY: the CLI maps files it does not write; the user is told (--mmap's help) not
+        // to modify the file while the command runs.
+        unsafe { Index::open_mmap(path, verify) }
     } else {
         Index::load_with(path, verify)
     }

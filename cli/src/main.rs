@@ -64,7 +64,8 @@ enum Command {
         /// With --index: skip the section checksums (the structure is still checked).
         #[arg(long)]
         no_verify: bool,
-        /// With --index: map the file and search it in place instead of loading it.
+        /// With --index: map the file and search it in place instead of loading it (do not
+        /// modify the file while the command runs).
         #[arg(long, requires = "index")]
         mmap: bool,
         /// Query vectors (.fvecs, .bvecs, .npy).
@@ -138,7 +139,8 @@ enum Command {
         /// Skip the section checksums (the structure is still checked).
         #[arg(long)]
         no_verify: bool,
-        /// Map the file and search it in place instead of loading it.
+        /// Map the file and search it in place instead of loading it (do not modify the file
+        /// while the command runs).
         #[arg(long)]
         mmap: bool,
     },
@@ -409,7 +411,9 @@ fn run(cli: Cli) -> Result<(), String> {
 /// Loads a saved index into memory, or maps it (`mmap`).
 fn open(path: &std::path::Path, verify: Verify, mmap: bool) -> Result<Index, String> {
     let r = if mmap {
-        Index::open_mmap(path, verify)
+        // SAFETY: the CLI maps files it does not write; the user is told (--mmap's help) not
+        // to modify the file while the command runs.
+        unsafe { Index::open_mmap(path, verify) }
     } else {
         Index::load_with(path, verify)
     };
