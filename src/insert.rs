@@ -203,3 +203,54 @@ impl Index {
         set_links(row, s.cands.iter().map(|&(_, id)| id));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::graph::{count, link, set_links};
+    use crate::index::unpack_entry;
+    use crate::{Index, Metric, Params};
+    use std::sync::atomic::Ordering;
+
+    fn row0(index: &Index, i: u32) -> Vec<u32> {
+        let row = index.graph.row(i, 0);
+        (0..count(row)).map(|j| link(row, j)).collect()
+    }
+
+    /// Node 5 loses every in-link while every row near it is full: the repair must give it
+    /// a link from its nearest node by replacing that node's farthest link (node 9, stored
+    /// second), not whichever link happens to be stored last.
+    #[test]
+    fn repair_replaces_the_farthest_link_of_a_full_row() {
+        let xs = [0.0f32, 1.0, 2.0, 3.0, 4.0, 4.8, 6.0, 7.0, 8.0, 9.0];
+        let index = (0..)
+            .map(|seed| {
+                let index = Index::new(Params::new(1, Metric::L2).m(2).ef_construction(2).seed(seed), 10).unwrap();
+                for (i, &x) in xs.iter().enumerate() {
+                    index.add(i as u64, &[x]).unwrap();
+                }
+                index
+            })
+            .find(|index| unpack_entry(index.entry.load(Ordering::Acquire)).0 != 5)
+            .unwrap();
+        let rows: [[u32; 4]; 10] = [
+            [1, 2, 3, 4],
+            [0, 2, 3, 4],
+            [1, 3, 0, 4],
+            [2, 4, 1, 0],
+            [3, 9, 6, 2],
+            [4, 6, 3, 7],
+            [7, 8, 4, 0],
+            [6, 8, 9, 4],
+            [7, 9, 6, 4],
+            [8, 7, 6, 4],
+        ];
+        for (i, r) in rows.iter().enumerate() {
+            let _lock = index.graph.lock(i as u32);
+            set_links(index.graph.row(i as u32, 0), r.iter().copied());
+        }
+        assert_eq!(index.graph_stats().unreachable, 1);
+        assert_eq!(index.repair_connectivity(), 1);
+        assert_eq!(row0(&index, 4), [3, 5, 6, 2]);
+        assert!(index.graph_stats().is_healthy());
+    }
+}

@@ -355,6 +355,32 @@ mod tests {
     }
 
     #[test]
+    fn a_huge_query_leaves_no_huge_buffer_in_the_pool() {
+        let pool = ScratchPool::new(2);
+        {
+            let mut guard = pool.take(|| Scratch::new(10, 16, 4, 10));
+            let s: &mut Scratch = &mut guard;
+            s.pool.reset(1 << 20);
+            s.cands.reserve(1 << 20);
+            s.results.reserve(1 << 20);
+        }
+        let guard = pool.take(|| panic!("the scratch did not go back to the pool"));
+        let s: &Scratch = &guard;
+        assert!(s.pool.buf.capacity() <= KEEP_ENTRIES);
+        assert!(s.cands.capacity() <= KEEP_ENTRIES);
+        assert!(s.results.capacity() <= KEEP_ENTRIES);
+    }
+
+    #[test]
+    fn visited_ignores_ids_past_the_capacity() {
+        let mut v = Visited::new(4);
+        v.start(4);
+        assert!(!v.insert(4));
+        assert!(!v.insert(u32::MAX));
+        assert!(v.insert(3));
+    }
+
+    #[test]
     fn visited_wraps_without_forgetting_to_clear() {
         let mut v = Visited::new(4);
         for _ in 0..70_000 {

@@ -8,14 +8,24 @@
 //!   table is sized once and never moves while the index is shared.
 //!
 //! Every cell is an `AtomicU32`: rows are rewritten under the node's spinlock while searches
-//! read them without locks. Writers store ids and then the count with `Release`; readers load
-//! with `Acquire`, which also makes the vector of every id they see visible to them (it was
-//! written before the id was first published).
+//! read them without locks. The protocol (publication, the spinlock) is in [`row`], small
+//! enough to be model-checked with loom.
+
+mod row;
+
+/// The atomics and the spin-wait `row` is written against: std's here; the loom model test
+/// (`tests/loom.rs`) compiles the same `row.rs` against loom's.
+mod atomics {
+    pub use crossbeam_utils::Backoff;
+    pub use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+}
+
+use row::LINKED;
+pub use row::{count, link, push_link, set_links, LockGuard, Row};
 
 use crate::error::Error;
 use crate::storage::Cells;
-use crossbeam_utils::Backoff;
-use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
+use atomics::{AtomicU32, AtomicU8, Ordering};
 
 /// Highest level a node can be drawn at (levels are clamped here; at `M = 2` reaching it
 /// takes billions of nodes).
@@ -32,12 +42,6 @@ pub struct Graph {
     /// Per node: bit 0 is its spinlock, bit 1 says its insert has finished linking it.
     state: Cells<AtomicU8>,
 }
-
-const LOCKED: u8 = 1;
-const LINKED: u8 = 2;
-
-/// One neighbour list: `row[0]` is the count, `row[1..]` the slots.
-pub type Row = [AtomicU32];
 
 /// `n` zeroed atomics, or [`Error::OutOfMemory`] naming `what`.
 fn zeroed<T>(n: usize, what: &'static str) -> Result<Cells<T>, Error> {
@@ -232,75 +236,21 @@ impl Graph {
     /// Takes node `i`'s spinlock; it is released when the guard drops.
     #[inline]
     pub fn lock(&self, i: u32) -> LockGuard<'_> {
-        let flag = &self.state[i as usize];
-        let backoff = Backoff::new();
-        // Test, then test-and-set: waiters spin on a plain load, which keeps the cache line
-        // shared, and only try the read-modify-write once the lock looks free.
-        while flag.load(Ordering::Relaxed) & LOCKED != 0 || flag.fetch_or(LOCKED, Ordering::Acquire) & LOCKED != 0 {
-            backoff.snooze();
-        }
-        LockGuard { flag }
+        row::lock(&self.state[i as usize])
     }
 
     /// Records that node `i` is fully linked (its insert returned).
     pub fn set_linked(&self, i: u32) {
-        self.state[i as usize].fetch_or(LINKED, Ordering::Release);
+        row::set_linked(&self.state[i as usize]);
     }
 
     /// `true` once node `i`'s insert has finished linking it.
     pub fn is_linked(&self, i: u32) -> bool {
-        self.state[i as usize].load(Ordering::Acquire) & LINKED != 0
+        row::is_linked(&self.state[i as usize])
     }
 
     /// Heap bytes held by the tables and locks.
     pub fn bytes(&self) -> usize {
         4 * (self.level0.len() + self.upper.len() + self.offsets.len()) + self.state.len()
     }
-}
-
-/// Holds a node's spinlock.
-pub struct LockGuard<'a> {
-    flag: &'a AtomicU8,
-}
-
-impl Drop for LockGuard<'_> {
-    fn drop(&mut self) {
-        self.flag.fetch_and(!LOCKED, Ordering::Release);
-    }
-}
-
-/// Number of links in `row` (clamped to the row's room, so a racing reader never indexes
-/// past it).
-#[inline(always)]
-pub fn count(row: &Row) -> usize {
-    (row[0].load(Ordering::Acquire) as usize).min(row.len() - 1)
-}
-
-/// Link `j` of `row`.
-#[inline(always)]
-pub fn link(row: &Row, j: usize) -> u32 {
-    row[1 + j].load(Ordering::Acquire)
-}
-
-/// Replaces the links of `row` by `ids`. Call with the node's lock held.
-#[inline]
-pub fn set_links(row: &Row, ids: impl ExactSizeIterator<Item = u32>) {
-    let n = ids.len();
-    debug_assert!(n < row.len());
-    for (slot, id) in row[1..].iter().zip(ids) {
-        slot.store(id, Ordering::Release);
-    }
-    row[0].store(n as u32, Ordering::Release);
-}
-
-/// Appends `id` to `row` if there is room; `false` if it is full. Call with the lock held.
-#[inline]
-pub fn push_link(row: &Row, id: u32) -> bool {
-    let n = count(row);
-    if n + 1 >= row.len() {
-        return false;
-    }
-    row[1 + n].store(id, Ordering::Release);
-    row[0].store(n as u32 + 1, Ordering::Release);
-    true
 }
