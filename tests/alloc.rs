@@ -87,52 +87,59 @@ fn steady_state_search_allocates_nothing() {
 
 /// More threads than the pool's lock-free slots (2 × cores + 2): once every thread has held a
 /// scratch at the same moment, searches from all of them (with `ef` up to `ef_construction`,
-/// which new scratches have room for) allocate nothing.
+/// which new scratches have room for) allocate nothing — also when they all hold one at once
+/// again, inside the measured window.
 #[test]
 fn many_threads_search_without_allocating() {
-    const THREADS: usize = 24;
-    let data = gaussian_mixture(3_000 + THREADS, 16, 20, 1.0, 5);
+    let cores = std::thread::available_parallelism().map_or(4, |n| n.get());
+    let threads = 2 * cores + 2 + 8;
+    let data = gaussian_mixture(3_000 + threads, 16, 20, 1.0, 5);
     let index = Index::new(Params::new(16, Metric::L2), 3_000).unwrap();
     index
         .add_batch(&(0..3_000).collect::<Vec<u64>>(), &data.as_slice()[..3_000 * 16])
         .unwrap();
     let index = &index;
-    let all_holding = std::sync::Barrier::new(THREADS);
-    let warm = std::sync::Barrier::new(THREADS);
-    let total: usize = std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..THREADS)
+    let barrier = std::sync::Barrier::new(threads);
+    // A filtered search whose filter waits for every thread on its first call: all
+    // `threads` searches hold a scratch at the same moment.
+    let all_at_once = |q: &[f32]| {
+        let first = std::cell::Cell::new(true);
+        index
+            .search_filtered(q, 10, 64, |_| {
+                if first.replace(false) {
+                    barrier.wait();
+                }
+                true
+            })
+            .unwrap()
+    };
+    let per_thread: Vec<(usize, usize)> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..threads)
             .map(|t| {
-                let (all_holding, warm, q) = (&all_holding, &warm, data.row(3_000 + t));
+                let (barrier, all_at_once, q) = (&barrier, &all_at_once, data.row(3_000 + t));
                 scope.spawn(move || {
-                    // Warm-up: the filter runs while the search holds its scratch, so all
-                    // THREADS scratches exist at once when the barrier opens.
-                    let first = std::cell::Cell::new(true);
-                    index
-                        .search_filtered(q, 10, 64, |_| {
-                            if first.replace(false) {
-                                all_holding.wait();
-                            }
-                            true
-                        })
-                        .unwrap();
-                    warm.wait();
+                    all_at_once(q); // warm-up: the pool now holds `threads` scratches
+                    barrier.wait();
                     let mut out = Vec::with_capacity(10);
                     let efs = [10, 32, 64, 128].repeat(25);
-                    allocations_in(|| {
+                    let plain = allocations_in(|| {
                         for &ef in &efs {
                             index.search_into(q, 10, ef, &mut out).unwrap();
                             assert_eq!(out.len(), 10);
                         }
-                    })
+                    });
+                    // Everyone at once again: only the returned Vec may be allocated.
+                    let together = allocations_in(|| drop(all_at_once(q)));
+                    (plain, together)
                 })
             })
             .collect();
-        handles.into_iter().map(|h| h.join().unwrap()).sum()
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
-    assert_eq!(
-        total,
-        0,
-        "{total} allocations in {} searches on {THREADS} threads",
-        THREADS * 100
+    let plain: usize = per_thread.iter().map(|p| p.0).sum();
+    assert_eq!(plain, 0, "{plain} allocations in {} searches on {threads} threads", threads * 100);
+    assert!(
+        per_thread.iter().all(|p| p.1 <= 1),
+        "searches holding {threads} scratches at once allocated: {per_thread:?}"
     );
 }
