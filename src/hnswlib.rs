@@ -19,7 +19,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::graph::{count, link, Graph, MAX_LEVEL};
-use crate::index::{pack_entry, unpack_entry, Index, NO_ENTRY};
+use crate::index::{pack_entry, unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
 use crate::persist::FileError;
 use crate::slab::Slab;
@@ -37,7 +37,8 @@ impl Index {
     /// space matching `metric` (`l2` → [`Metric::L2`], `ip` → [`Metric::InnerProduct`],
     /// `cosine` → [`Metric::Cosine`]). The graph is taken as it is (same links, same entry
     /// point), so searches at the same `ef` visit the same nodes. Every id, count and level
-    /// is checked; a file with deleted elements is refused.
+    /// is checked. Elements marked deleted come in removed: waypoints that no search
+    /// returns, restorable with [`restore`](Self::restore) (unless their label is live).
     pub fn import_hnswlib(path: impl AsRef<Path>, metric: Metric) -> Result<Index, FileError> {
         let path = path.as_ref();
         let io = |source| FileError::Io {
@@ -110,12 +111,9 @@ impl Index {
         let mut level0 = Vec::with_capacity(count * (1 + m0));
         let mut labels = Vec::with_capacity(count);
         let word = |b: &[u8], at: usize| u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"));
+        let mut deleted = Vec::with_capacity(count);
         for (i, e) in level0_block.chunks_exact(size_per_element as usize).enumerate() {
-            if e[2] != 0 {
-                return Err(corrupt(format!(
-                    "element {i} is marked deleted: compact the hnswlib index first"
-                )));
-            }
+            deleted.push(e[2] != 0);
             level0.push(u32::from(u16::from_le_bytes([e[0], e[1]])));
             level0.extend((0..m0).map(|j| word(e, 4 + 4 * j)));
             for (j, x) in rows[i * stride..][..dim].iter_mut().enumerate() {
@@ -172,12 +170,22 @@ impl Index {
             }
             pack_entry(entry, level)
         };
+        // Live labels must be distinct; a deleted element stays restorable unless its label
+        // is live or taken by an earlier deleted one.
         let mut by_label = HashMap::with_capacity(count);
         for (slot, &l) in labels.iter().enumerate() {
-            if by_label.insert(l, slot as u32).is_some() {
+            if !deleted[slot] && by_label.insert(l, slot as u32).is_some() {
                 return Err(corrupt(format!("label {l} appears twice")));
             }
         }
+        let mut restorable = std::collections::HashSet::new();
+        let kinds: Vec<SlotKind> = (0..count)
+            .map(|slot| match deleted[slot] {
+                false => SlotKind::Live,
+                true if !by_label.contains_key(&labels[slot]) && restorable.insert(labels[slot]) => SlotKind::Removed,
+                true => SlotKind::Hidden,
+            })
+            .collect();
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
         // hnswlib's level generator is not ours: new nodes draw from our seed's stream, as
         // if the imported nodes had drawn theirs from it.
@@ -187,6 +195,7 @@ impl Index {
             slab,
             graph,
             labels,
+            Some(&kinds),
             Some(by_label),
             entry,
             rng,
@@ -195,7 +204,12 @@ impl Index {
     }
 
     /// Writes the index in hnswlib's format, for `hnswlib.Index(space, dim).load_index(path)`
-    /// (space `l2`, `ip` or `cosine` as the metric). Same links, same entry point.
+    /// (space `l2`, `ip` or `cosine` as the metric). Same links, same entry point. Removed
+    /// nodes and freed slots are written as hnswlib's deleted elements; an updated label's
+    /// old node keeps the label, and hnswlib's label lookup takes the last element written
+    /// under a label: call [`compact`](Self::compact) first for a file with live elements
+    /// only. Like [`save`](Self::save), it waits for running inserts and holds new ones
+    /// (and repairs, consolidations) back until the file is written; searches go on.
     pub fn export_hnswlib(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
         let path = path.as_ref();
         let io = |source| FileError::Io {
@@ -245,8 +259,12 @@ impl Index {
             }
             out
         };
+        let kinds = self.lock_slots().kinds(&self.graph, &self.labels[..n]);
         for i in 0..n as u32 {
-            put(&row_words(self.graph.row(i, 0), m0))?;
+            let mut words = row_words(self.graph.row(i, 0), m0);
+            // hnswlib's deleted mark: byte 2 of the link count.
+            words[2] = u8::from(kinds[i as usize] != SlotKind::Live);
+            put(&words)?;
             // SAFETY: every slot below `n` is linked (`quiesce`), so its row was written and
             // published and is never written again.
             let v = unsafe { self.slab.row(i) };

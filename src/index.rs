@@ -4,8 +4,8 @@
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use rayon::prelude::*;
-use std::cell::Cell;
-use std::collections::HashMap;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
@@ -45,11 +45,37 @@ pub struct Neighbour {
     pub distance: f32,
 }
 
-/// Label bookkeeping, changed under one mutex: which slot each label owns, and whether a
-/// save is waiting for running inserts to finish (no slot is handed out meanwhile).
-struct Slots {
-    by_label: HashMap<u64, u32>,
-    paused: bool,
+/// Label bookkeeping, changed under one mutex: which slot each live label owns, which
+/// removed nodes wait for consolidation, which slots are free again, and whether a save or a
+/// consolidation is waiting for running inserts to finish (no slot is handed out
+/// meanwhile).
+#[derive(Default)]
+pub(crate) struct Slots {
+    /// Live labels.
+    pub by_label: HashMap<u64, u32>,
+    /// Removed labels that `restore` can bring back (their node still exists).
+    pub removed: HashMap<u64, u32>,
+    /// Removed nodes (restorable or not) still in the graph, until consolidated.
+    pub pending: HashSet<u32>,
+    /// Slots consolidated away: reused by the next adds.
+    pub free: Vec<u32>,
+    /// Slots consolidated away whose grace period is still running (free soon).
+    pub draining: Vec<u32>,
+    pub paused: bool,
+}
+
+/// What a slot holds, as saved in a file (format version 2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum SlotKind {
+    /// A live node.
+    Live = 0,
+    /// Removed, restorable: its label is in `Slots::removed`.
+    Removed = 1,
+    /// Removed and not restorable (replaced by an update or re-added under its label).
+    Hidden = 2,
+    /// Consolidated away: free for reuse.
+    Free = 3,
 }
 
 /// Largest squared Euclidean norm a stored vector or query may have under L2 and inner
@@ -59,24 +85,26 @@ struct Slots {
 pub(crate) const MAX_SQUARED_NORM: f64 = f32::MAX as f64 / 8.0;
 
 thread_local! {
-    /// Address of the index whose `add_batch` progress callback this thread is running (0:
-    /// none). Calls that would wait for that batch to finish are refused from inside it.
-    static IN_PROGRESS_CALLBACK: Cell<usize> = const { Cell::new(0) };
+    /// Addresses of the indexes whose progress callbacks this thread is running, innermost
+    /// last (callbacks of different indexes may nest). Calls that would wait for such a
+    /// batch to finish are refused from inside it.
+    static IN_PROGRESS_CALLBACK: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 /// Marks the current thread as running `index`'s progress callback until dropped (also on
-/// unwind), restoring whatever was marked before (callbacks of other indexes may nest).
-struct CallbackScope(usize);
+/// unwind).
+pub(crate) struct CallbackScope;
 
 impl CallbackScope {
-    fn enter(index: &Index) -> CallbackScope {
-        CallbackScope(IN_PROGRESS_CALLBACK.with(|c| c.replace(index as *const Index as usize)))
+    pub(crate) fn enter(index: &Index) -> CallbackScope {
+        IN_PROGRESS_CALLBACK.with(|c| c.borrow_mut().push(index as *const Index as usize));
+        CallbackScope
     }
 }
 
 impl Drop for CallbackScope {
     fn drop(&mut self) {
-        IN_PROGRESS_CALLBACK.with(|c| c.set(self.0));
+        let _ = IN_PROGRESS_CALLBACK.try_with(|c| c.borrow_mut().pop());
     }
 }
 
@@ -117,8 +145,16 @@ pub struct Index {
     pub(crate) graph: Graph,
     /// Label of each slot, written before the slot is published.
     pub(crate) labels: Cells<AtomicU64>,
-    /// Slots handed out (nodes added or being added).
-    pub(crate) len: AtomicUsize,
+    /// Slots handed out (nodes added or being added, removed, or free again): the high-water
+    /// mark of slot ids.
+    pub(crate) used: AtomicUsize,
+    /// Live vectors (what `len` says).
+    pub(crate) live: AtomicUsize,
+    /// Removed nodes still in the graph (not consolidated yet): while non-zero, searches
+    /// use the path that skips them.
+    pub(crate) hidden: AtomicUsize,
+    /// Removals so far: a search that sees it change re-checks its results.
+    pub(crate) removals: AtomicU64,
     /// The entry point ([`pack_entry`]) or [`NO_ENTRY`].
     pub(crate) entry: AtomicU64,
     /// Held by an insert whose node tops the graph, until it has become the entry point.
@@ -155,6 +191,28 @@ pub(crate) fn draw_levels(rng: &mut Xoshiro256PlusPlus, ml: f64, n: usize, out: 
         let u = ((rng.next_u64() >> 11) + 1) as f64 * (1.0 / (1u64 << 53) as f64);
         ((-u.ln() * ml).floor() as usize).min(MAX_LEVEL) as u8
     }));
+}
+
+impl Slots {
+    /// What each of the slots `0..labels.len()` holds, for a file. Caller: claims paused.
+    pub(crate) fn kinds(&self, graph: &Graph, labels: &[AtomicU64]) -> Vec<SlotKind> {
+        let free: HashSet<u32> = self.free.iter().chain(&self.draining).copied().collect();
+        (0..labels.len() as u32)
+            .map(|slot| {
+                let label = labels[slot as usize].load(Ordering::Relaxed);
+                if !graph.is_removed(slot) {
+                    SlotKind::Live
+                } else if free.contains(&slot) {
+                    SlotKind::Free
+                } else if self.removed.get(&label) == Some(&slot) {
+                    SlotKind::Removed
+                } else {
+                    // Pending, or an update's new node not shown yet.
+                    SlotKind::Hidden
+                }
+            })
+            .collect()
+    }
 }
 
 /// `Error::OutOfMemory` for a slab of `capacity` rows of `dim` components.
@@ -227,14 +285,14 @@ impl Index {
             slab,
             graph,
             labels: zeroed_labels(capacity)?,
-            len: AtomicUsize::new(0),
+            used: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            hidden: AtomicUsize::new(0),
+            removals: AtomicU64::new(0),
             entry: AtomicU64::new(NO_ENTRY),
             top: Mutex::new(()),
             // The label map grows with the labels: no table for the whole capacity up front.
-            slots: OnceLock::from(Mutex::new(Slots {
-                by_label: HashMap::new(),
-                paused: false,
-            })),
+            slots: OnceLock::from(Mutex::new(Slots::default())),
             resumed: Condvar::new(),
             maintenance: Mutex::new(()),
             unrepaired: AtomicUsize::new(0),
@@ -242,16 +300,30 @@ impl Index {
             levels_drawn: capacity,
             scratch: ScratchPool::new(2 * threads + 2),
             params,
-        })
+        }
+        .with_scratch_limit())
     }
 
-    /// An index from loaded, already checked parts (capacity = `labels.len()`).
+    /// Bounds the scratches the pool keeps beyond its lock-free slots so that their visited
+    /// arrays (2 bytes per slot each) hold at most as much memory as the vectors, or 64 MiB.
+    fn with_scratch_limit(self) -> Index {
+        let budget = self.slab.bytes().max(64 << 20);
+        let per_scratch = 2 * self.capacity() + 4 * self.slab.stride() + 4096;
+        self.scratch.set_overflow_limit((budget / per_scratch).max(64));
+        self
+    }
+
+    /// An index from loaded, already checked parts (capacity = `labels.len()`). `kinds`:
+    /// what each slot holds (format version 2; `None` = every slot live). `by_label`: the
+    /// live labels' map if the caller built it, else it is built here when some slot is not
+    /// live, or on first use.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         params: Params,
         slab: Slab,
         graph: Graph,
         labels: Cells<AtomicU64>,
+        kinds: Option<&[SlotKind]>,
         by_label: Option<HashMap<u64, u32>>,
         entry: u64,
         rng: Xoshiro256PlusPlus,
@@ -259,20 +331,53 @@ impl Index {
     ) -> Index {
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
         let kernel = hnswx_kernels::auto().metric(params.metric);
+        let used = labels.len();
+        let kinds = kinds.filter(|k| k.iter().any(|&k| k != SlotKind::Live));
+        let (mut live, mut hidden) = (used, 0);
+        let slots = match (kinds, by_label) {
+            (None, None) => OnceLock::new(),
+            (None, Some(by_label)) => OnceLock::from(Mutex::new(Slots {
+                by_label,
+                ..Slots::default()
+            })),
+            (Some(kinds), _) => {
+                let mut slots = Slots::default();
+                for (i, &kind) in kinds.iter().enumerate() {
+                    let (slot, label) = (i as u32, labels[i].load(Ordering::Relaxed));
+                    if kind != SlotKind::Live {
+                        graph.mark_loaded_removed(slot);
+                        live -= 1;
+                    }
+                    match kind {
+                        SlotKind::Live => {
+                            slots.by_label.insert(label, slot);
+                        }
+                        SlotKind::Removed => {
+                            slots.removed.insert(label, slot);
+                            slots.pending.insert(slot);
+                        }
+                        SlotKind::Hidden => {
+                            slots.pending.insert(slot);
+                        }
+                        SlotKind::Free => slots.free.push(slot),
+                    }
+                }
+                hidden = slots.pending.len();
+                OnceLock::from(Mutex::new(slots))
+            }
+        };
         Index {
             kernel,
             slab,
             graph,
-            len: AtomicUsize::new(labels.len()),
+            used: AtomicUsize::new(used),
+            live: AtomicUsize::new(live),
+            hidden: AtomicUsize::new(hidden),
+            removals: AtomicU64::new(0),
             labels,
             entry: AtomicU64::new(entry),
             top: Mutex::new(()),
-            slots: by_label.map_or_else(OnceLock::new, |by_label| {
-                OnceLock::from(Mutex::new(Slots {
-                    by_label,
-                    paused: false,
-                }))
-            }),
+            slots,
             resumed: Condvar::new(),
             maintenance: Mutex::new(()),
             unrepaired: AtomicUsize::new(0),
@@ -281,6 +386,7 @@ impl Index {
             scratch: ScratchPool::new(2 * threads + 2),
             params,
         }
+        .with_scratch_limit()
     }
 
     /// Levels drawn from the seed's stream so far.
@@ -301,7 +407,7 @@ impl Index {
         let count = {
             let mut slots = self.lock_slots();
             slots.paused = true;
-            self.len.load(Ordering::Acquire)
+            self.used.load(Ordering::Acquire)
         };
         // Built now, so that a panic below still un-pauses the claims.
         let q = Quiesced {
@@ -309,13 +415,26 @@ impl Index {
             count,
             _maintenance: maintenance,
         };
-        // Inserts that claimed a slot before the pause finish linking first. The slots lock
-        // is not held while waiting, so their progress callbacks may still read the index.
+        // Every slot claimed before the pause is linked first: a node nobody has started is
+        // linked right here (its batch may sit in a rayon queue behind workers that are
+        // blocked waiting for this very pause); one being linked elsewhere is waited for.
+        // The slots lock is not held meanwhile, so progress callbacks can still read.
+        let mut helper = None;
         for i in 0..count as u32 {
+            if self.graph.is_linked(i) {
+                continue;
+            }
+            if self.graph.try_start(i) {
+                let s = helper.get_or_insert_with(|| self.take_scratch());
+                self.link_started(i, s);
+                continue;
+            }
             let backoff = crossbeam_utils::Backoff::new();
+            let mut nap = std::time::Duration::from_micros(20);
             while !self.graph.is_linked(i) {
                 if backoff.is_completed() {
-                    std::thread::yield_now();
+                    std::thread::sleep(nap);
+                    nap = (nap * 2).min(std::time::Duration::from_millis(2));
                 } else {
                     backoff.snooze();
                 }
@@ -326,7 +445,8 @@ impl Index {
 
     /// `true` while this thread runs this index's `add_batch` progress callback.
     pub(crate) fn inside_own_callback(&self) -> bool {
-        IN_PROGRESS_CALLBACK.with(|c| c.get()) == self as *const Index as usize
+        let me = self as *const Index as usize;
+        IN_PROGRESS_CALLBACK.with(|c| c.borrow().contains(&me))
     }
 
     /// Makes room for `additional` more vectors than the index holds now. Needs `&mut self`:
@@ -334,7 +454,8 @@ impl Index {
     /// index is unchanged.
     pub fn reserve(&mut self, additional: usize) -> Result<()> {
         let old = self.capacity();
-        let Some(cap) = grown_capacity(self.len(), additional, old)? else {
+        let occupied = self.used() - self.lock_slots().free.len();
+        let Some(cap) = grown_capacity(occupied, additional, old)? else {
             return Ok(());
         };
         let slab = self.slab.resized(cap).ok_or_else(|| slab_oom(self.dim(), cap))?;
@@ -358,6 +479,9 @@ impl Index {
         self.graph = graph;
         self.labels = labels;
         self.scratch.clear();
+        let budget = self.slab.bytes().max(64 << 20);
+        let per_scratch = 2 * self.capacity() + 4 * self.slab.stride() + 4096;
+        self.scratch.set_overflow_limit((budget / per_scratch).max(64));
         Ok(())
     }
 
@@ -381,14 +505,20 @@ impl Index {
         self.kernel
     }
 
-    /// Vectors added (including any still being linked by a concurrent `add`).
+    /// Live vectors: added (including any still being linked by a concurrent `add`) and
+    /// not removed.
     pub fn len(&self) -> usize {
-        self.len.load(Ordering::Acquire)
+        self.live.load(Ordering::Acquire)
     }
 
-    /// `true` if no vector was added.
+    /// `true` if the index holds no live vector.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Slots handed out so far (live, removed and free ones): node ids are below this.
+    pub(crate) fn used(&self) -> usize {
+        self.used.load(Ordering::Acquire)
     }
 
     /// Vectors the index has room for.
@@ -461,12 +591,16 @@ impl Index {
                 what: "label map",
                 bytes: slots.by_label.capacity().saturating_mul(2 * 13),
             })?;
-            let slot = self.claim_slot(&mut slots, label)?;
-            // SAFETY: `slot` was just claimed: no other thread knows it, so nobody reads or
-            // writes its row until it is published by `insert_node`.
+            if slots.by_label.contains_key(&label) {
+                return Err(Error::DuplicateLabel(label));
+            }
+            let slot = self.claim_slots(&mut slots, 1)?[0];
+            // SAFETY: `slot` was just claimed: no other thread knows it (a reused slot is
+            // unreachable and no reader that saw it is left), so nobody reads or writes its
+            // row until it is published by `insert_node`.
             unsafe { self.slab.write(slot, &s.query[..self.dim()]) };
             self.labels[slot as usize].store(label, Ordering::Relaxed);
-            slots.by_label.insert(label, slot);
+            self.bind_label(&mut slots, label, slot);
             slot
         };
         self.insert_node(slot, &mut s);
@@ -527,10 +661,9 @@ impl Index {
                 Vec::new()
             }
         };
-        let first = {
+        let claimed = {
             let mut slots = self.lock_slots_for_claim();
-            let first = self.len.load(Ordering::Relaxed);
-            if first + labels.len() > self.capacity() {
+            if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {
                 return Err(Error::CapacityExhausted {
                     capacity: self.capacity(),
                 });
@@ -548,9 +681,9 @@ impl Index {
                 return Err(Error::DuplicateLabel(dup));
             }
             slots.by_label.try_reserve(labels.len()).map_err(|_| oom("label map"))?;
+            let claimed = self.claim_slots(&mut slots, labels.len())?;
             let mut row = vec![0.0f32; dim];
-            for (i, (v, &label)) in rows().zip(labels).enumerate() {
-                let slot = (first + i) as u32;
+            for (i, ((v, &label), &slot)) in rows().zip(labels).zip(&claimed).enumerate() {
                 let v = match scale.get(i) {
                     Some(&s) => {
                         row.iter_mut().zip(v).for_each(|(o, &x)| *o = x * s);
@@ -558,16 +691,15 @@ impl Index {
                     }
                     None => v,
                 };
-                // SAFETY: slots `first..first + n` are claimed under this lock and unknown
-                // to other threads until `insert_node` publishes them.
+                // SAFETY: the claimed slots are unknown to other threads until `insert_node`
+                // publishes them (a reused one is unreachable, and no reader that saw it is
+                // left).
                 unsafe { self.slab.write(slot, v) };
                 self.labels[slot as usize].store(label, Ordering::Relaxed);
-                slots.by_label.insert(label, slot);
+                self.bind_label(&mut slots, label, slot);
             }
-            self.len.store(first + labels.len(), Ordering::Release);
-            first
+            claimed
         };
-        let slots = first as u32..(first + labels.len()) as u32;
         let done = AtomicUsize::new(0);
         let tick = || {
             let d = done.fetch_add(1, Ordering::Relaxed) + 1;
@@ -579,14 +711,14 @@ impl Index {
         let linked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             if rayon::current_num_threads() == 1 {
                 let mut s = self.take_scratch();
-                slots.clone().for_each(|slot| {
+                claimed.iter().for_each(|&slot| {
                     self.insert_node(slot, &mut s);
                     tick();
                 });
             } else {
-                slots.clone().into_par_iter().for_each_init(
+                claimed.par_iter().for_each_init(
                     || self.take_scratch(),
-                    |s, slot| {
+                    |s, &slot| {
                         self.insert_node(slot, s);
                         tick();
                     },
@@ -597,11 +729,24 @@ impl Index {
             // Rayon has joined every worker: no node of the batch is being inserted now.
             // Link the ones the panic left out (their labels are already in the map), so
             // that they can be found and `save` never waits for them.
-            let mut s = self.take_scratch();
-            for slot in slots.filter(|&slot| !self.graph.is_linked(slot)) {
-                self.insert_node(slot, &mut s);
+            let rest: Vec<u32> = claimed
+                .iter()
+                .copied()
+                .filter(|&slot| !self.graph.is_linked(slot))
+                .collect();
+            let relinked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rest.par_iter()
+                    .for_each_init(|| self.take_scratch(), |s, &slot| self.insert_node(slot, s));
+            }));
+            if relinked.is_err() {
+                // Inserting itself panics (a bug): mark what is left finished so that saves
+                // never wait for it; those nodes stay unreachable until a repair.
+                rest.iter().for_each(|&slot| {
+                    if self.graph.try_start(slot) {
+                        self.graph.set_linked(slot);
+                    }
+                });
             }
-            drop(s);
             self.after_batch(labels.len());
             std::panic::resume_unwind(panic);
         }
@@ -613,42 +758,60 @@ impl Index {
     /// since the last repair.
     fn after_batch(&self, n: usize) {
         let pending = self.unrepaired.fetch_add(n, Ordering::Relaxed) + n;
-        if pending.saturating_mul(8) >= self.len() {
+        if pending.saturating_mul(8) >= self.used() {
             self.repair_connectivity();
         }
     }
 
     /// `Err(InsideProgressCallback)` on a thread running this index's progress callback.
-    fn refuse_inside_callback(&self) -> Result<()> {
+    pub(crate) fn refuse_inside_callback(&self) -> Result<()> {
         if self.inside_own_callback() {
             return Err(Error::InsideProgressCallback);
         }
         Ok(())
     }
 
-    /// Claims the next free slot for `label` (caller holds the slots lock).
-    fn claim_slot(&self, slots: &mut Slots, label: u64) -> Result<u32> {
-        if slots.by_label.contains_key(&label) {
-            return Err(Error::DuplicateLabel(label));
-        }
-        let n = self.len.load(Ordering::Relaxed);
-        if n >= self.capacity() {
+    /// Claims `n` slots (caller holds the slots lock, claims not paused): freed slots
+    /// first, readied for a new node, then fresh ones. All or nothing.
+    pub(crate) fn claim_slots(&self, slots: &mut Slots, n: usize) -> Result<Vec<u32>> {
+        let used = self.used.load(Ordering::Relaxed);
+        let fresh = n.saturating_sub(slots.free.len());
+        if fresh > self.capacity() - used {
             return Err(Error::CapacityExhausted {
                 capacity: self.capacity(),
             });
         }
-        self.len.store(n + 1, Ordering::Release);
-        Ok(n as u32)
+        let mut out = Vec::new();
+        out.try_reserve_exact(n).map_err(|_| Error::OutOfMemory {
+            what: "slot list",
+            bytes: 4 * n,
+        })?;
+        let reused = n - fresh;
+        for slot in slots.free.drain(slots.free.len() - reused..) {
+            self.graph.reset_slot(slot);
+            out.push(slot);
+        }
+        out.extend(used as u32..(used + fresh) as u32);
+        self.used.store(used + fresh, Ordering::Release);
+        Ok(out)
+    }
+
+    /// Records `label` as live in `slot` (caller holds the slots lock). A removed node under
+    /// the same label can no longer be restored.
+    pub(crate) fn bind_label(&self, slots: &mut Slots, label: u64, slot: u32) {
+        slots.removed.remove(&label);
+        slots.by_label.insert(label, slot);
+        self.live.fetch_add(1, Ordering::AcqRel);
     }
 
     /// The slots lock, for reading the label map.
-    fn lock_slots(&self) -> MutexGuard<'_, Slots> {
+    pub(crate) fn lock_slots(&self) -> MutexGuard<'_, Slots> {
         // The map is only changed by code that cannot panic midway; a poisoned lock still
         // guards consistent data.
         let slots = self.slots.get_or_init(|| {
             // A mapped index's labels, checked for duplicates only under Verify::All: a
             // repeated label maps to its last slot.
-            let n = self.len();
+            let n = self.used();
             let by_label = self.labels[..n]
                 .iter()
                 .enumerate()
@@ -656,14 +819,14 @@ impl Index {
                 .collect();
             Mutex::new(Slots {
                 by_label,
-                paused: false,
+                ..Slots::default()
             })
         });
         slots.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The slots lock, for claiming slots: waits while a save has paused claims.
-    fn lock_slots_for_claim(&self) -> MutexGuard<'_, Slots> {
+    pub(crate) fn lock_slots_for_claim(&self) -> MutexGuard<'_, Slots> {
         let mut slots = self.lock_slots();
         while slots.paused {
             slots = self.resumed.wait(slots).unwrap_or_else(|e| e.into_inner());

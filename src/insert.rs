@@ -12,8 +12,19 @@ use crate::index::{pack_entry, unpack_entry, Index, NO_ENTRY};
 use crate::scratch::Scratch;
 
 impl Index {
-    /// Links the node in `slot`, whose vector and label are already stored.
+    /// Links the node in `slot`, whose vector and label are already stored — unless another
+    /// thread (a save helping along, see `quiesce`) has started linking it already.
     pub(crate) fn insert_node(&self, slot: u32, s: &mut Scratch) {
+        if self.graph.try_start(slot) {
+            self.link_started(slot, s);
+        }
+    }
+
+    /// Links the node in `slot`, whose linking the caller has started (`Graph::try_start`).
+    pub(crate) fn link_started(&self, slot: u32, s: &mut Scratch) {
+        // A new insert reads the graph afresh: re-enter the reader register at the current
+        // epoch, so a long batch does not hold back a consolidation's grace period.
+        self.scratch.refresh(s);
         // Marks the node linked when this returns — or unwinds, so that a panic here (a bug)
         // can never leave `save` waiting for the node forever.
         struct Done<'a>(&'a crate::graph::Graph, u32);
@@ -73,6 +84,12 @@ impl Index {
             return 0;
         }
         let _maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
+        self.repair_locked()
+    }
+
+    /// [`repair_connectivity`](Self::repair_connectivity) for a caller that holds the
+    /// maintenance lock.
+    pub(crate) fn repair_locked(&self) -> usize {
         self.unrepaired.store(0, Ordering::Relaxed);
         let mut relinked = 0;
         let mut guard = self.take_scratch();
@@ -80,16 +97,27 @@ impl Index {
         // A relink never cuts another node off unless a full row had to be overwritten, so
         // one round nearly always suffices; the bound only guards against pathological data.
         for _ in 0..8 {
-            let reached = self.reachable0();
-            // Nodes still being inserted by another thread are not lost, only unfinished
-            // (and their rows may not be written yet): leave them alone.
-            let lost: Vec<u32> = (0..reached.len() as u32)
-                .filter(|&i| !reached[i as usize] && self.graph.is_linked(i))
+            // One entry point for the walk and the relinks (a node that tops the graph may
+            // become the entry meanwhile: it is then neither walked from nor relinked).
+            let entry = self.entry.load(Ordering::Acquire);
+            if entry == crate::index::NO_ENTRY {
+                break;
+            }
+            let start = crate::index::unpack_entry(entry).0;
+            // Nodes still being inserted are not lost, only unfinished (their rows may not
+            // be written yet), and removed nodes are meant to become unreachable: only
+            // nodes finished before the walk count.
+            let n = self.used().min(self.capacity());
+            let finished: Vec<bool> = (0..n as u32)
+                .map(|i| self.graph.is_linked(i) && !self.graph.is_removed(i))
+                .collect();
+            let reached = self.reachable_from(entry, n);
+            let lost: Vec<u32> = (0..n as u32)
+                .filter(|&i| finished[i as usize] && !reached[i as usize] && i != start)
                 .collect();
             if lost.is_empty() {
                 break;
             }
-            let entry = self.entry.load(Ordering::Acquire);
             for &u in &lost {
                 let q = self.slab.row_ptr(u);
                 let (ep, d) = self.descend(s, q, entry, 0, u);

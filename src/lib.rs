@@ -35,6 +35,7 @@ mod graph;
 mod hnswlib;
 mod index;
 mod insert;
+mod mutate;
 mod params;
 mod persist;
 mod scratch;

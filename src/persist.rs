@@ -11,9 +11,11 @@
 //! | offsets | `count + 1` u32: first upper-layer row of each node |
 //! | upper | `offsets[count] × (1 + M)` u32: upper-layer rows |
 //! | labels | `count` u64 |
+//! | kinds (version 2) | `count` u8: per slot live 0, removed 1 (restorable), hidden 2 (removed, not restorable), free 3 |
 //!
-//! Bytes between sections must be zero. There are no deletion marks: the index has no
-//! deletion yet.
+//! Bytes between sections must be zero. The kinds section is described by the header's
+//! first three reserved words (offset, length, xxh3); version-1 files (all zero there, no
+//! kinds) still load, every slot live.
 //!
 //! [`Index::save`] writes a temporary file in the same folder, syncs it, renames it over the
 //! target and syncs the folder: a crash leaves either the old file or the new one.
@@ -32,7 +34,7 @@ use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::graph::{Graph, MAX_LEVEL};
-use crate::index::{unpack_entry, Index, NO_ENTRY};
+use crate::index::{unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
 use crate::slab::{padded_stride, Slab};
 use crate::storage::Cells;
@@ -40,8 +42,8 @@ use hnswx_kernels::Metric;
 
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"HNSWXIDX";
-/// The format version this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// The format version this build writes (it reads this one and version 1).
+pub const FORMAT_VERSION: u32 = 2;
 const ENDIAN_MARK: u32 = 0x0102_0304;
 /// Checksums are compared, except in fuzzing builds (`--cfg fuzzing`, set by cargo-fuzz),
 /// where skipping them lets the fuzzer reach the structural checks behind them.
@@ -69,7 +71,7 @@ pub enum FileError {
         found: [u8; 8],
     },
     /// Written by a newer (or unknown) format version.
-    #[error("format version {found} is not supported (this build reads version {FORMAT_VERSION})")]
+    #[error("format version {found} is not supported (this build reads versions 1 to {FORMAT_VERSION})")]
     UnsupportedVersion {
         /// The version in the file.
         found: u32,
@@ -284,6 +286,14 @@ impl Index {
             w.put(&l.load(Ordering::Relaxed).to_le_bytes())?;
         }
         let sums4 = w.finish()?;
+        let kinds_at = w.written;
+        let kinds: Vec<u8> = {
+            let slots = self.lock_slots();
+            let kinds = slots.kinds(&self.graph, &self.labels[..count]);
+            kinds.into_iter().map(|k| k as u8).collect()
+        };
+        w.put(&kinds)?;
+        let sums5 = w.finish()?;
         for (i, sum) in [sums0, sums1, sums2, sums3, sums4].into_iter().enumerate() {
             sections[i].len = lens[i];
             sections[i].checksum = sum;
@@ -306,7 +316,7 @@ impl Index {
             entry: self.entry.load(Ordering::Acquire),
             file_len: w.written,
             sections,
-            reserved: [0; 4],
+            reserved: [kinds_at, count as u64, sums5, 0],
             checksum: 0,
         };
         h.checksum = header_checksum(&h);
@@ -394,6 +404,21 @@ impl Index {
         section(3, bytemuck::cast_slice_mut(&mut upper), &mut at)?;
         let mut labels = vec![0u64; count];
         section(4, bytemuck::cast_slice_mut(&mut labels), &mut at)?;
+        let mut kinds = None;
+        if h.version >= 2 {
+            let mut k = vec![0u8; count];
+            if h.reserved[0] != at {
+                return Err(FileError::Corrupt("section kinds is misplaced".into()));
+            }
+            r.read_exact(&mut k).map_err(io)?;
+            if CHECKSUMS && verify == Verify::All && xxhash_rust::xxh3::xxh3_64(&k) != h.reserved[2] {
+                return Err(FileError::Checksum { part: "kinds" });
+            }
+            let end = at + count as u64;
+            at = align_up(end);
+            skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
+            kinds = Some(slot_kinds(&k)?);
+        }
         if at != len {
             return Err(FileError::Length {
                 expected: at,
@@ -411,6 +436,7 @@ impl Index {
             cells(upper),
             Cells::heap(offsets.into()),
             labels,
+            kinds,
             true,
         )
     }
@@ -485,7 +511,32 @@ impl Index {
         let upper = unsafe { Cells::mapped(&map, sec(3), upper_rows * (1 + m)) }.ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid AtomicU64.
         let labels = unsafe { Cells::mapped(&map, sec(4), count) }.ok_or_else(misplaced)?;
-        assemble(&h, params, slab, level0, upper, offsets, labels, verify == Verify::All)
+        let kinds = if h.version >= 2 {
+            let k = &map[h.reserved[0] as usize..][..count];
+            if verify == Verify::All {
+                if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(k) != h.reserved[2] {
+                    return Err(FileError::Checksum { part: "kinds" });
+                }
+                let end = h.reserved[0] as usize + count;
+                if map[end..align_up(end as u64) as usize].iter().any(|&b| b != 0) {
+                    return Err(PadError::NonZero.or_io(io));
+                }
+            }
+            Some(slot_kinds(k)?)
+        } else {
+            None
+        };
+        assemble(
+            &h,
+            params,
+            slab,
+            level0,
+            upper,
+            offsets,
+            labels,
+            kinds,
+            verify == Verify::All,
+        )
     }
 }
 
@@ -501,6 +552,7 @@ fn assemble(
     upper: Cells<AtomicU32>,
     offsets: Cells<u32>,
     labels: Cells<AtomicU64>,
+    kinds: Option<Vec<SlotKind>>,
     check_vectors: bool,
 ) -> Result<Index, FileError> {
     let count = labels.len();
@@ -536,10 +588,17 @@ fn assemble(
     }
     let mut by_label = None;
     if check_vectors {
-        let mut map = HashMap::with_capacity(count);
+        // Live labels are distinct; so are restorable removed ones, and no label is both.
+        let kind = |i: usize| kinds.as_ref().map_or(SlotKind::Live, |k| k[i]);
+        let (mut map, mut removed) = (HashMap::with_capacity(count), std::collections::HashSet::new());
         for (slot, l) in labels.iter().enumerate() {
             let l = l.load(Ordering::Relaxed);
-            if map.insert(l, slot as u32).is_some() {
+            let fresh = match kind(slot) {
+                SlotKind::Live => map.insert(l, slot as u32).is_none() && !removed.contains(&l),
+                SlotKind::Removed => removed.insert(l) && !map.contains_key(&l),
+                SlotKind::Hidden | SlotKind::Free => true,
+            };
+            if !fresh {
                 return Err(FileError::Corrupt(format!("label {l} appears twice")));
             }
         }
@@ -551,6 +610,7 @@ fn assemble(
         slab,
         graph,
         labels,
+        kinds.as_deref(),
         by_label,
         h.entry,
         rng,
@@ -580,7 +640,7 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
             FileError::Checksum { part: "header" }
         });
     }
-    if h.version != FORMAT_VERSION {
+    if !(1..=FORMAT_VERSION).contains(&h.version) {
         // A version we do not know may lay its header out differently: say so before
         // judging its checksum.
         return Err(FileError::UnsupportedVersion { found: h.version });
@@ -611,7 +671,11 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
             h.m0, h.ef_construction
         ));
     }
-    if h.header_len as usize != HEADER_LEN || h.max_level as usize != MAX_LEVEL || h.reserved != [0; 4] {
+    let kinds_ok = match h.version {
+        1 => h.reserved == [0; 4],
+        _ => h.reserved[1] == h.count && h.reserved[3] == 0,
+    };
+    if h.header_len as usize != HEADER_LEN || h.max_level as usize != MAX_LEVEL || !kinds_ok {
         return bad("header fields of this version disagree".into());
     }
     let count = usize::try_from(h.count)
@@ -642,6 +706,16 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
             None => return bad(format!("section {} ends past any file", SECTION_NAMES[i])),
         }
     }
+    if h.version >= 2 {
+        // The kinds section, one byte per node, after the labels.
+        if h.reserved[0] != end || end > u64::MAX - SECTION_ALIGN - h.count {
+            return bad(format!(
+                "section kinds at offset {} disagrees with the header",
+                h.reserved[0]
+            ));
+        }
+        end = align_up(end + h.count);
+    }
     if h.file_len != end {
         return bad(format!("file length {} for sections ending at {end}", h.file_len));
     }
@@ -651,6 +725,21 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
         .ef_construction((h.ef_construction as usize).min(crate::params::MAX_EF_CONSTRUCTION))
         .seed(h.seed);
     Ok((params, count, upper_rows))
+}
+
+/// The kinds section's bytes as slot kinds, or `Corrupt` for an unknown code.
+fn slot_kinds(bytes: &[u8]) -> Result<Vec<SlotKind>, FileError> {
+    bytes
+        .iter()
+        .enumerate()
+        .map(|(i, &b)| match b {
+            0 => Ok(SlotKind::Live),
+            1 => Ok(SlotKind::Removed),
+            2 => Ok(SlotKind::Hidden),
+            3 => Ok(SlotKind::Free),
+            other => Err(FileError::Corrupt(format!("slot {i} has unknown kind {other}"))),
+        })
+        .collect()
 }
 
 /// A padding failure: bad bytes, or an I/O error to be given its path.
@@ -701,4 +790,102 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Params;
+
+    fn saved(index: &Index, name: &str) -> Vec<u8> {
+        let dir = std::env::temp_dir().join(format!("hnswx-persist-unit-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("i.hnswx");
+        index.save(&path).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        bytes
+    }
+
+    fn header(bytes: &[u8]) -> Header {
+        bytemuck::pod_read_unaligned(&bytes[..HEADER_LEN])
+    }
+
+    fn with_header(bytes: &mut [u8], h: &mut Header) {
+        h.checksum = header_checksum(h);
+        bytes[..HEADER_LEN].copy_from_slice(bytemuck::bytes_of(h));
+    }
+
+    fn small() -> Index {
+        let index = Index::new(Params::new(3, Metric::L2).seed(3), 60).unwrap();
+        for i in 0..50u64 {
+            let x = i as f32;
+            index.add(i, &[x.sin(), x.cos(), 0.1 * x]).unwrap();
+        }
+        index
+    }
+
+    /// A version-1 file (no kinds section, reserved words zero) still loads, every node live.
+    #[test]
+    fn version_1_files_still_load() {
+        let index = small();
+        let mut bytes = saved(&index, "v1");
+        let mut h = header(&bytes);
+        assert_eq!(h.version, 2);
+        let end = h.reserved[0] as usize;
+        bytes.truncate(end);
+        h.version = 1;
+        h.reserved = [0; 4];
+        h.file_len = end as u64;
+        with_header(&mut bytes, &mut h);
+        let back = Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+        assert_eq!(back.len(), 50);
+        let q = [0.5f32, 0.5, 1.0];
+        assert_eq!(back.search(&q, 5, 50).unwrap(), index.search(&q, 5, 50).unwrap());
+        // A version-1 header that claims a kinds section is refused.
+        h.reserved = [end as u64, 50, 0, 0];
+        with_header(&mut bytes, &mut h);
+        assert!(matches!(
+            Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64),
+            Err(FileError::Corrupt(_))
+        ));
+    }
+
+    /// Kinds are checked: an unknown code, or a live label repeated by a restorable one, is
+    /// `Corrupt` even with the checksums recomputed.
+    #[test]
+    fn forged_kinds_are_refused() {
+        let index = small();
+        index.remove(4).unwrap();
+        let bytes = saved(&index, "kinds");
+        let h = header(&bytes);
+        let at = h.reserved[0] as usize;
+        assert_eq!(bytes[at + 4], SlotKind::Removed as u8);
+        for (slot, code) in [(7usize, 9u8), (7, SlotKind::Removed as u8)] {
+            let mut forged = bytes.clone();
+            forged[at + slot] = code;
+            if code == SlotKind::Removed as u8 {
+                // Slot 7's label now also appears as a restorable one: make it slot 4's.
+                forged[h.sections[4].offset as usize + 8 * 7..][..8].copy_from_slice(&4u64.to_le_bytes());
+                let s4 = h.sections[4];
+                let sum = xxhash_rust::xxh3::xxh3_64(&forged[s4.offset as usize..][..s4.len as usize]);
+                let mut h2 = h;
+                h2.sections[4].checksum = sum;
+                h2.reserved[2] = xxhash_rust::xxh3::xxh3_64(&forged[at..at + 50]);
+                with_header(&mut forged, &mut h2);
+            } else {
+                let mut h2 = h;
+                h2.reserved[2] = xxhash_rust::xxh3::xxh3_64(&forged[at..at + 50]);
+                with_header(&mut forged, &mut h2);
+            }
+            let r = Index::read_from(&mut std::io::Cursor::new(&forged), forged.len() as u64);
+            assert!(
+                matches!(r, Err(FileError::Corrupt(_))),
+                "slot {slot} code {code}: {r:?}"
+            );
+        }
+        let back = Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+        assert_eq!(back.len(), 49);
+        back.restore(4).unwrap();
+    }
 }

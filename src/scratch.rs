@@ -4,10 +4,12 @@
 
 use aligned_vec::{AVec, ConstAlign};
 use crossbeam_queue::ArrayQueue;
+use std::cell::RefCell;
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
 use std::ops::{Deref, DerefMut};
-use std::sync::Mutex;
+use std::sync::atomic::{fence, AtomicU64, Ordering as AtomicOrdering};
+use std::sync::{Arc, Mutex};
 
 use crate::slab::SLAB_ALIGN;
 
@@ -208,6 +210,9 @@ pub struct Scratch {
     pub results: BinaryHeap<Scored>,
     /// Distance computations since the counter was last reset.
     pub distances: u64,
+    /// The reader epoch this scratch's user entered with while on loan (0 when idle): what
+    /// [`ScratchPool::wait_for_readers`] waits on.
+    active: Arc<AtomicU64>,
 }
 
 impl Scratch {
@@ -254,6 +259,7 @@ impl Scratch {
             frontier: BinaryHeap::new(),
             results: BinaryHeap::new(),
             distances: 0,
+            active: Arc::new(AtomicU64::new(0)),
         }
     }
 }
@@ -263,9 +269,27 @@ impl Scratch {
 /// it. So the pool holds as many scratches as there were searches and inserts in flight at
 /// the busiest moment, and from then on no search allocates, however many threads share
 /// the index (a 64-thread service gets 64 scratches, not an allocation per query).
+///
+/// The pool is also the index's register of readers: every search and insert holds a
+/// scratch while it reads the graph, and a scratch on loan carries the epoch its user
+/// entered with. [`wait_for_readers`](Self::wait_for_readers) waits until every user that
+/// entered before the call has left — the grace period after which a slot that no link
+/// reaches any more may be written again.
 pub struct ScratchPool {
     idle: ArrayQueue<Scratch>,
     overflow: Mutex<Vec<Scratch>>,
+    /// The `active` cell of every scratch made (cells of dropped scratches stay at 0 until
+    /// pruned).
+    readers: Mutex<Vec<Arc<AtomicU64>>>,
+    epoch: AtomicU64,
+    /// Most scratches the overflow list keeps (a memory bound: each holds a visited array
+    /// as long as the index's capacity).
+    overflow_limit: std::sync::atomic::AtomicUsize,
+}
+
+thread_local! {
+    /// Pools of which the current thread holds a scratch (by address).
+    static HELD: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
 }
 
 impl ScratchPool {
@@ -273,26 +297,83 @@ impl ScratchPool {
         ScratchPool {
             idle: ArrayQueue::new(slots.max(1)),
             overflow: Mutex::new(Vec::new()),
+            readers: Mutex::new(Vec::new()),
+            epoch: AtomicU64::new(1),
+            overflow_limit: std::sync::atomic::AtomicUsize::new(usize::MAX),
         }
     }
 
-    /// An idle scratch, or a new one made by `make`.
+    /// An idle scratch, or a new one made by `make`; its user counts as a reader until the
+    /// guard drops.
     #[inline]
     pub fn take(&self, make: impl FnOnce() -> Scratch) -> ScratchGuard<'_> {
         let s = self
             .idle
             .pop()
             .or_else(|| self.lock_overflow().pop())
-            .unwrap_or_else(make);
+            .unwrap_or_else(|| {
+                let s = make();
+                lock(&self.readers).push(Arc::clone(&s.active));
+                s
+            });
+        self.refresh(&s);
+        HELD.with(|h| h.borrow_mut().push(self as *const ScratchPool as usize));
         ScratchGuard {
             pool: self,
             scratch: Some(s),
         }
     }
 
+    /// (Re-)enters the reader register with `s`: publishes the current epoch, then a full
+    /// fence, so that either `wait_for_readers` sees this reader, or this reader sees every
+    /// link change made before that call (store-fence / fence-load; both fences SeqCst).
+    /// Call it only where the user holds no node id from earlier reads.
+    #[inline]
+    pub fn refresh(&self, s: &Scratch) {
+        s.active
+            .store(self.epoch.load(AtomicOrdering::Relaxed), AtomicOrdering::Relaxed);
+        fence(AtomicOrdering::SeqCst);
+    }
+
+    /// `true` if the current thread holds a scratch of this pool (a grace period started
+    /// here would wait for itself).
+    pub fn held_by_this_thread(&self) -> bool {
+        let me = self as *const ScratchPool as usize;
+        HELD.with(|h| h.borrow().contains(&me))
+    }
+
+    /// Sets how many scratches the overflow list keeps (past the lock-free slots); more are
+    /// dropped when returned.
+    pub fn set_overflow_limit(&self, limit: usize) {
+        self.overflow_limit.store(limit, AtomicOrdering::Relaxed);
+    }
+
     fn lock_overflow(&self) -> std::sync::MutexGuard<'_, Vec<Scratch>> {
-        // A Vec of scratches is consistent whatever panicked while it was locked.
-        self.overflow.lock().unwrap_or_else(|e| e.into_inner())
+        lock(&self.overflow)
+    }
+
+    /// Waits until every scratch taken before this call has been returned (or taken again
+    /// after it). The caller must not hold a scratch of this pool itself.
+    pub fn wait_for_readers(&self) {
+        fence(AtomicOrdering::SeqCst);
+        let epoch = self.epoch.fetch_add(1, AtomicOrdering::Relaxed) + 1;
+        let mut readers = lock(&self.readers);
+        for r in readers.iter() {
+            let backoff = crossbeam_utils::Backoff::new();
+            loop {
+                // Acquire: the reader's reads happen before whatever the caller writes next.
+                let e = r.load(AtomicOrdering::Acquire);
+                if e == 0 || e >= epoch {
+                    break;
+                }
+                if backoff.is_completed() {
+                    std::thread::yield_now();
+                } else {
+                    backoff.snooze();
+                }
+            }
+        }
+        readers.retain(|r| Arc::strong_count(r) > 1);
     }
 
     /// Drops every idle scratch (after the index grew, say).
@@ -300,6 +381,11 @@ impl ScratchPool {
         while self.idle.pop().is_some() {}
         self.lock_overflow().clear();
     }
+}
+
+/// Locks `m`, ignoring poison: the pool's lists are consistent whatever panicked.
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A scratch on loan from a [`ScratchPool`]; it goes back when dropped.
@@ -324,9 +410,22 @@ impl DerefMut for ScratchGuard<'_> {
 impl Drop for ScratchGuard<'_> {
     fn drop(&mut self) {
         if let Some(mut s) = self.scratch.take() {
+            // Leave: the reads of this loan are done (release, paired with the acquire in
+            // `wait_for_readers`).
+            s.active.store(0, AtomicOrdering::Release);
+            let me = self.pool as *const ScratchPool as usize;
+            let _ = HELD.try_with(|h| {
+                let mut h = h.borrow_mut();
+                if let Some(i) = h.iter().rposition(|&p| p == me) {
+                    h.swap_remove(i);
+                }
+            });
             s.trim();
             if let Err(s) = self.pool.idle.push(s) {
-                self.pool.lock_overflow().push(s);
+                let mut overflow = self.pool.lock_overflow();
+                if overflow.len() < self.pool.overflow_limit.load(AtomicOrdering::Relaxed) {
+                    overflow.push(s);
+                }
             }
         }
     }

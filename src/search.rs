@@ -50,11 +50,25 @@ impl Index {
     pub fn search_counted(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) -> Result<u64> {
         out.clear();
         let (mut s, start) = self.begin(query, k)?;
-        if let Some((ep, d)) = start {
-            let q = s.query.as_ptr();
-            let ef = self.clamp_ef(k, ef);
+        let Some((ep, d)) = start else {
+            return Ok(s.distances);
+        };
+        let q = s.query.as_ptr();
+        let ef = self.clamp_ef(k, ef);
+        // Read `removals` before `hidden`: `remove` raises them in the other order, so a
+        // search that sees no hidden node and no new removal at the end returned none.
+        let removals = self.removals.load(Ordering::SeqCst);
+        if self.hidden.load(Ordering::SeqCst) == 0 {
             self.search_layer(&mut s, q, ep, d, ef, 0, u32::MAX);
-            out.extend(s.pool.iter().take(k).map(|(distance, id)| self.neighbour(id, distance)));
+            // A removal since the start: check each result (else, at no cost, none).
+            let recheck = self.removals.load(Ordering::SeqCst) != removals;
+            let hits = s.pool.iter().filter(|&(_, id)| !recheck || !self.graph.is_removed(id));
+            out.extend(hits.take(k).map(|(distance, id)| self.neighbour(id, distance)));
+        } else {
+            // Removed nodes in the graph: they guide the search but do not count towards
+            // `ef` (the filtered path, filtering nothing else).
+            self.search_layer_filtered(&mut s, q, ep, d, ef, &|_| true);
+            self.emit_filtered(&mut s, k, out);
         }
         Ok(s.distances)
     }
@@ -85,11 +99,19 @@ impl Index {
         let q = s.query.as_ptr();
         let ef = self.clamp_ef(k, ef);
         self.search_layer_filtered(&mut s, q, ep, d, ef, &filter);
-        let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
-        hits.truncate(k);
-        let out = hits.iter().map(|&Scored(d, id)| self.neighbour(id, d)).collect();
-        s.results = std::collections::BinaryHeap::from(hits);
+        let mut out = Vec::with_capacity(k.min(s.results.len()));
+        self.emit_filtered(&mut s, k, &mut out);
         Ok(out)
+    }
+
+    /// The `k` best of a filtered search's results into `out`, closest first, leaving out
+    /// nodes removed while it ran.
+    fn emit_filtered(&self, s: &mut Scratch, k: usize, out: &mut Vec<Neighbour>) {
+        let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
+        let live = hits.iter().filter(|h| !self.graph.is_removed(h.1)).take(k);
+        out.extend(live.map(|&Scored(d, id)| self.neighbour(id, d)));
+        hits.clear();
+        s.results = std::collections::BinaryHeap::from(hits);
     }
 
     /// [`search`](Self::search) for every row of `queries` (row-major, `dim` columns), in
@@ -279,7 +301,7 @@ impl Index {
         s.visited.start(self.capacity());
         s.frontier.clear();
         s.results.clear();
-        let accepted = |id: u32| filter(self.labels[id as usize].load(Ordering::Relaxed));
+        let accepted = |id: u32| !self.graph.is_removed(id) && filter(self.labels[id as usize].load(Ordering::Relaxed));
         s.visited.insert(ep);
         s.frontier.push(Reverse(Scored(d, ep)));
         if accepted(ep) {

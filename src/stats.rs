@@ -28,8 +28,12 @@ pub struct GraphStats {
     pub bad_ids: usize,
     /// Links repeated within one row.
     pub bad_duplicates: usize,
-    /// Layer-0 nodes that cannot be reached from the entry point by following links.
+    /// Live layer-0 nodes that cannot be reached from the entry point by following links.
     pub unreachable: usize,
+    /// Removed nodes still in the graph as waypoints (until [`Index::consolidate`]).
+    pub removed: usize,
+    /// Slots consolidated away, free for reuse (not counted in `nodes`).
+    pub free: usize,
 }
 
 impl GraphStats {
@@ -44,17 +48,34 @@ impl Index {
     /// layer-0 reachability from the entry point. O(links); meant for tests, tools and
     /// diagnostics, not hot paths.
     pub fn graph_stats(&self) -> GraphStats {
-        let n = self.len().min(self.capacity());
+        let n = self.used().min(self.capacity());
         let g = &self.graph;
+        let is_free: Vec<bool> = {
+            let slots = self.lock_slots();
+            let mut f = vec![false; n];
+            for &s in slots.free.iter().chain(&slots.draining) {
+                if (s as usize) < n {
+                    f[s as usize] = true;
+                }
+            }
+            f
+        };
+        let free = is_free.iter().filter(|&&f| f).count();
         let mut st = GraphStats {
-            nodes: n,
+            nodes: n - free,
+            free,
+            removed: self.hidden.load(Ordering::SeqCst),
             ..Default::default()
         };
-        let top = (0..n).map(|i| g.level(i as u32)).max().unwrap_or(0);
+        let top = (0..n)
+            .filter(|&i| !is_free[i])
+            .map(|i| g.level(i as u32))
+            .max()
+            .unwrap_or(0);
         st.nodes_per_level = vec![0; top + 1];
         st.degree_histogram = (0..=top).map(|l| vec![0; g.max_links(l) + 2]).collect();
         let mut seen = Vec::new();
-        for i in 0..n as u32 {
+        for i in (0..n as u32).filter(|&i| !is_free[i as usize]) {
             let level = g.level(i);
             st.nodes_per_level[level] += 1;
             for layer in 0..=level {
@@ -72,7 +93,7 @@ impl Index {
                     st.links += 1;
                     if id == i {
                         st.bad_self_links += 1;
-                    } else if id as usize >= n || g.level(id) < layer {
+                    } else if id as usize >= n || is_free[id as usize] || g.level(id) < layer {
                         st.bad_ids += 1;
                     }
                     if seen.contains(&id) {
@@ -84,17 +105,28 @@ impl Index {
         }
         let entry = self.entry.load(Ordering::Acquire);
         st.entry = (entry != NO_ENTRY).then(|| unpack_entry(entry));
-        st.unreachable = self.reachable0().iter().filter(|&&r| !r).count();
+        // `reachable0` reads the entry point and `used` afresh (a concurrent add may have
+        // raised it): count the nodes both walks know.
+        let reached = self.reachable0();
+        st.unreachable = (0..reached.len().min(n))
+            .filter(|&i| !reached[i] && !is_free[i] && !g.is_removed(i as u32))
+            .count();
         st
     }
 
     /// `reached[i]`: whether node `i` can be reached on layer 0 from the entry point.
     pub(crate) fn reachable0(&self) -> Vec<bool> {
-        // The entry point first: it is published after its slot was counted in `len`, so the
-        // `len` read after it covers it (read the other way round, a concurrent first `add`
-        // could give an entry past `len`).
+        // The entry point first: it is published after its slot was counted in `used`, so
+        // the `used` read after it covers it (read the other way round, a concurrent first
+        // `add` could give an entry past it).
         let entry = self.entry.load(Ordering::Acquire);
-        let n = self.len().min(self.capacity());
+        let n = self.used().min(self.capacity());
+        self.reachable_from(entry, n)
+    }
+
+    /// `reached[i]` for nodes `0..n`: whether node `i` can be reached on layer 0 from
+    /// `entry` (read by the caller, before `n`).
+    pub(crate) fn reachable_from(&self, entry: u64, n: usize) -> Vec<bool> {
         let mut reached = vec![false; n];
         let start = unpack_entry(entry).0;
         if entry == NO_ENTRY || start as usize >= n {

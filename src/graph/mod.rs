@@ -20,8 +20,8 @@ mod atomics {
     pub use std::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 }
 
-use row::LINKED;
 pub use row::{count, link, push_link, set_links, LockGuard, Row};
+use row::{LINKED, REMOVED, STARTED};
 
 use crate::error::Error;
 use crate::storage::Cells;
@@ -108,7 +108,10 @@ impl Graph {
             dst.store(src.load(Ordering::Relaxed), Ordering::Relaxed);
         }
         for (dst, src) in g.state.iter().zip(self.state.iter()) {
-            dst.store(src.load(Ordering::Relaxed) & LINKED, Ordering::Relaxed);
+            dst.store(
+                src.load(Ordering::Relaxed) & (LINKED | REMOVED | STARTED),
+                Ordering::Relaxed,
+            );
         }
         Ok(g)
     }
@@ -162,7 +165,7 @@ impl Graph {
             level0,
             upper,
             offsets,
-            state: Cells::heap((0..n).map(|_| AtomicU8::new(LINKED)).collect()),
+            state: Cells::heap((0..n).map(|_| AtomicU8::new(LINKED | STARTED)).collect()),
         })
     }
 
@@ -244,9 +247,46 @@ impl Graph {
         row::set_linked(&self.state[i as usize]);
     }
 
+    /// Claims the linking of node `i`: `true` for exactly one caller.
+    pub fn try_start(&self, i: u32) -> bool {
+        row::try_start(&self.state[i as usize])
+    }
+
     /// `true` once node `i`'s insert has finished linking it.
     pub fn is_linked(&self, i: u32) -> bool {
         row::is_linked(&self.state[i as usize])
+    }
+
+    /// Marks node `i` removed (`true`) or live again (`false`).
+    pub fn set_removed(&self, i: u32, removed: bool) {
+        let st = &self.state[i as usize];
+        if removed {
+            st.fetch_or(REMOVED, Ordering::SeqCst);
+        } else {
+            st.fetch_and(!REMOVED, Ordering::SeqCst);
+        }
+    }
+
+    /// `true` if node `i` is marked removed.
+    #[inline(always)]
+    pub fn is_removed(&self, i: u32) -> bool {
+        self.state[i as usize].load(Ordering::SeqCst) & REMOVED != 0
+    }
+
+    /// Readies a freed slot for a new node: not linked, not removed, no links on any layer.
+    /// The caller owns the slot (claimed under the slots lock, unreachable since it was
+    /// consolidated away, and every search that could have seen it has finished).
+    pub fn reset_slot(&self, i: u32) {
+        for layer in 0..=self.level(i) {
+            let _lock = self.lock(i);
+            set_links(self.row(i, layer), std::iter::empty());
+        }
+        self.state[i as usize].fetch_and(!(LINKED | REMOVED | STARTED), Ordering::SeqCst);
+    }
+
+    /// Marks node `i` as loaded removed (from a file), without any other thread around.
+    pub fn mark_loaded_removed(&self, i: u32) {
+        self.state[i as usize].fetch_or(REMOVED, Ordering::Relaxed);
     }
 
     /// Heap bytes held by the tables and locks.

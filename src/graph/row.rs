@@ -22,6 +22,13 @@ use super::atomics::{AtomicU32, AtomicU8, Backoff, Ordering};
 pub const LOCKED: u8 = 1;
 /// "Insert finished" bit of a node's state byte.
 pub const LINKED: u8 = 2;
+/// "Insert started" bit of a node's state byte: whoever sets it (see [`try_start`]) links
+/// the node. Lets a save link a claimed node that nobody has started yet, rather than wait
+/// for a thread that may be blocked.
+pub const STARTED: u8 = 8;
+/// "Removed" bit of a node's state byte: the node is never returned by a search (it may
+/// still be a waypoint until it is consolidated away).
+pub const REMOVED: u8 = 4;
 
 /// One neighbour list: `row[0]` is the count, `row[1..]` the slots.
 pub type Row = [AtomicU32];
@@ -42,6 +49,12 @@ pub fn lock(state: &AtomicU8) -> LockGuard<'_> {
 #[inline]
 pub fn set_linked(state: &AtomicU8) {
     state.fetch_or(LINKED, Ordering::Release);
+}
+
+/// Claims the right to link the node of `state`: `true` for exactly one caller.
+#[inline]
+pub fn try_start(state: &AtomicU8) -> bool {
+    state.fetch_or(STARTED, Ordering::AcqRel) & STARTED == 0
 }
 
 /// `true` once [`set_linked`] was called on `state`.
