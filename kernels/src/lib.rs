@@ -30,7 +30,7 @@
 //!
 //! ## Quantised rows: `f16` and SQ8 codes
 //! The same instruction sets have kernels for rows stored as half-precision floats
-//! ([`f16`], re-exported from the `half` crate) and as 8-bit scalar-quantised codes (`u8`).
+//! ([`f16`](struct@f16), re-exported from the `half` crate) and as 8-bit scalar-quantised codes (`u8`).
 //! The query is always `f32`. Each element type has its own table, [`Kernels<f16>`] and
 //! [`Kernels<u8>`], chosen once by [`auto_for`] / [`select_for`] / [`from_env_for`] exactly as
 //! the `f32` table is by [`auto`] / [`select`] / [`from_env`]:
@@ -411,7 +411,7 @@ mod sealed {
     }
 }
 
-/// An element type that stored rows can have, with its own kernel tables: `f32`, [`f16`]
+/// An element type that stored rows can have, with its own kernel tables: `f32`, [`f16`](struct@f16)
 /// (half precision) and `u8` (SQ8 codes).
 ///
 /// The detection ([`Isa`], [`Choice`]) and selection ([`select_for`]) are shared; each element
@@ -429,7 +429,7 @@ impl Element for f32 {}
 impl Element for f16 {}
 impl Element for u8 {}
 
-/// The float elements, `f32` and [`f16`]: their tables score L2², dot product, inner product
+/// The float elements, `f32` and [`f16`](struct@f16): their tables score L2², dot product, inner product
 /// and cosine ([`Kernels::l2sq`], [`Kernels::metric`], …). Sealed like [`Element`].
 pub trait FloatElement: Element + sealed::Float {}
 
@@ -666,7 +666,7 @@ fn check_many<E>(query_len: usize, rows: &Rows<'_, E>, ids: &[u32], out_len: usi
 }
 
 /// The one-to-one and one-to-many kernels of one metric and instruction set, for rows of `E`
-/// (`f32` or [`f16`]). `Copy`, two function pointers and two tags: an index keeps one and
+/// (`f32` or [`f16`](struct@f16)). `Copy`, two function pointers and two tags: an index keeps one and
 /// calls through it.
 ///
 /// ```
@@ -763,7 +763,7 @@ impl<E: Element> MetricKernel<E> {
     }
 }
 
-/// A read-only view of equally long rows of `E`s (`f32`, [`f16`] or `u8` codes) stored
+/// A read-only view of equally long rows of `E`s (`f32`, [`f16`](struct@f16) or `u8` codes) stored
 /// `stride` elements apart (the index pads `f32` rows to a multiple of 16 floats;
 /// `stride == dim` for a packed table).
 #[derive(Debug, Clone, Copy)]

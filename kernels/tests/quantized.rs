@@ -167,7 +167,7 @@ const F16_CASES: [(&str, QGen, HGen); 5] = [
             if r.next_u32() % 4 == 0 {
                 f16::ZERO
             } else {
-                f16::from_bits(1 + (r.next_u32() % 0x3ff) as u16 | (r.next_u32() as u16 & 0x8000))
+                f16::from_bits((1 + (r.next_u32() % 0x3ff) as u16) | (r.next_u32() as u16 & 0x8000))
             }
         },
     ),
