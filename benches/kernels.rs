@@ -14,6 +14,12 @@
 //! call, so rows mostly come from DRAM as in a real search; our kernels prefetch the rows
 //! ahead, simsimd is called once per row.
 //!
+//! Quantised rows (`quant/one`, `quant/many`; filter with `-- quant`): the SQ8 kernel
+//! `dot_f32_u8` and the `f16` kernels (`l2sq_f32_f16`, `dot_f32_f16`) beside the `f32` ones,
+//! every instruction set, at dims 96/128/384/768. One-to-many draws its 32 rows from tables of
+//! the same row count (that of a 128 MiB `f32` table, rows padded to 64 bytes), so the `f16`
+//! and `u8` tables are a half and a quarter of its size, as they would be in an index.
+//!
 //! simsimd picks its own best backend at run time (AVX-512 where the CPU has it). To compare
 //! against its AVX2 ("haswell") kernels instead, build it without the newer ones, e.g.
 //! `SIMSIMD_TARGET_SKYLAKE=0 SIMSIMD_TARGET_ICE=0 SIMSIMD_TARGET_GENOA=0
@@ -22,7 +28,7 @@
 
 use aligned_vec::{AVec, ConstAlign};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use hnswx::kernels::{self, Choice, Isa, Metric, Rows};
+use hnswx::kernels::{self, f16, Choice, Element, Isa, Metric, Rows};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simsimd::SpatialSimilarity;
@@ -128,6 +134,194 @@ fn one_to_many(c: &mut Criterion, metric: Metric) {
     group.finish();
 }
 
+const QUANT_DIMS: [usize; 4] = [96, 128, 384, 768];
+const QUANT_TABLE_BYTES: usize = 128 << 20;
+/// The kernels of the quantised groups, in report order: (name, the f32 kernel it replaces).
+const QUANT_KINDS: [(&str, &str); 5] = [
+    ("f32-l2sq", "f32-l2sq"),
+    ("f32-dot", "f32-dot"),
+    ("f16-l2sq", "f32-l2sq"),
+    ("f16-dot", "f32-dot"),
+    ("u8-dot", "f32-dot"),
+];
+
+fn available<E: Element>() -> Vec<Isa> {
+    Isa::ALL
+        .into_iter()
+        .filter(|i| i.availability_for::<E>().is_ok())
+        .collect()
+}
+
+fn to_halves(v: &[f32]) -> AVec<f16, ConstAlign<64>> {
+    AVec::from_iter(64, v.iter().map(|&x| f16::from_f32(x)))
+}
+
+/// A value in [-1, 1) as an SQ8 code (offset −1, scale 2/255).
+fn code(x: f32) -> u8 {
+    ((x + 1.0) * 127.5) as u8
+}
+
+fn to_codes(v: &[f32]) -> AVec<u8, ConstAlign<64>> {
+    AVec::from_iter(64, v.iter().map(|&x| code(x)))
+}
+
+/// `f32`, `f16` and `u8` kernels side by side, one-to-one: both vectors in L1.
+fn quant_one(c: &mut Criterion) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(3);
+    let mut group = c.benchmark_group("quant/one");
+    for dim in QUANT_DIMS {
+        let q = random_vec(&mut rng, dim);
+        let x = random_vec(&mut rng, dim);
+        let (xh, xc) = (to_halves(&x), to_codes(&x));
+        group.throughput(Throughput::Elements(dim as u64));
+        for isa in available::<f32>() {
+            let k = kernels::select(Choice::Force(isa)).unwrap();
+            group.bench_with_input(BenchmarkId::new(format!("f32-l2sq-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| k.l2sq(black_box(&q), black_box(&x)))
+            });
+            group.bench_with_input(BenchmarkId::new(format!("f32-dot-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| k.dot(black_box(&q), black_box(&x)))
+            });
+        }
+        for isa in available::<f16>() {
+            let k = kernels::select_for::<f16>(Choice::Force(isa)).unwrap();
+            group.bench_with_input(BenchmarkId::new(format!("f16-l2sq-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| k.l2sq(black_box(&q), black_box(&xh)))
+            });
+            group.bench_with_input(BenchmarkId::new(format!("f16-dot-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| k.dot(black_box(&q), black_box(&xh)))
+            });
+        }
+        for isa in available::<u8>() {
+            let k = kernels::select_for::<u8>(Choice::Force(isa)).unwrap();
+            group.bench_with_input(BenchmarkId::new(format!("u8-dot-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| k.dot_f32_u8(black_box(&q), black_box(&xc)))
+            });
+        }
+    }
+    group.finish();
+}
+
+/// One-to-many: 32 random rows per call from tables of the same row count, a different list
+/// each call.
+fn quant_many(c: &mut Criterion) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(4);
+    let mut group = c.benchmark_group("quant/many");
+    for dim in QUANT_DIMS {
+        let stride = dim.div_ceil(16) * 16;
+        let n = QUANT_TABLE_BYTES / (stride * 4);
+        let table = random_vec(&mut rng, n * stride);
+        // Codes padded with zeros to 64 bytes, halves to 32 (64 bytes), as f32 rows to 16 floats.
+        let stride_c = dim.div_ceil(64) * 64;
+        let stride_h = dim.div_ceil(32) * 32;
+        let src: &[f32] = &table;
+        let relaid = |to: usize| {
+            (0..n * to).map(move |i| {
+                let (row, col) = (i / to, i % to);
+                if col < dim {
+                    src[row * stride + col]
+                } else {
+                    0.0
+                }
+            })
+        };
+        let codes: AVec<u8, ConstAlign<64>> = AVec::from_iter(64, relaid(stride_c).map(code));
+        let halves: AVec<f16, ConstAlign<64>> = AVec::from_iter(64, relaid(stride_h).map(f16::from_f32));
+        let rows = Rows::new(&table, dim, stride).unwrap();
+        let rows_h = Rows::new(&halves[..], dim, stride_h).unwrap();
+        let rows_c = Rows::new(&codes[..], dim, stride_c).unwrap();
+        let q = random_vec(&mut rng, dim);
+        let lists: Vec<u32> = (0..MANY_IDS * MANY_LISTS)
+            .map(|_| (rng.next_u64() % n as u64) as u32)
+            .collect();
+        let mut out = vec![0.0f32; MANY_IDS];
+        group.throughput(Throughput::Elements((dim * MANY_IDS) as u64));
+        for isa in available::<f32>() {
+            let k = kernels::select(Choice::Force(isa)).unwrap();
+            for (name, metric) in [("f32-l2sq", Metric::L2), ("f32-dot", Metric::InnerProduct)] {
+                let m = k.metric(metric);
+                let mut next = lists.chunks_exact(MANY_IDS).cycle();
+                group.bench_with_input(BenchmarkId::new(format!("{name}-{isa}"), dim), &dim, |b, _| {
+                    b.iter(|| {
+                        m.distances(black_box(&q), rows, next.next().unwrap(), &mut out);
+                        black_box(&out);
+                    })
+                });
+            }
+        }
+        for isa in available::<f16>() {
+            let k = kernels::select_for::<f16>(Choice::Force(isa)).unwrap();
+            for (name, metric) in [("f16-l2sq", Metric::L2), ("f16-dot", Metric::InnerProduct)] {
+                let m = k.metric(metric);
+                let mut next = lists.chunks_exact(MANY_IDS).cycle();
+                group.bench_with_input(BenchmarkId::new(format!("{name}-{isa}"), dim), &dim, |b, _| {
+                    b.iter(|| {
+                        m.distances(black_box(&q), rows_h, next.next().unwrap(), &mut out);
+                        black_box(&out);
+                    })
+                });
+            }
+        }
+        for isa in available::<u8>() {
+            let k = kernels::select_for::<u8>(Choice::Force(isa)).unwrap();
+            let mut next = lists.chunks_exact(MANY_IDS).cycle();
+            group.bench_with_input(BenchmarkId::new(format!("u8-dot-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| {
+                    k.dot_f32_u8_many(black_box(&q), rows_c, next.next().unwrap(), &mut out);
+                    black_box(&out);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+/// The quantised groups' table: median ns per call (per 32-row call for `many`) and the
+/// speed-up over the `f32` kernel of the same metric, instruction set and dimension.
+fn quant_report() {
+    for mode in ["one", "many"] {
+        let group = format!("quant/{mode}");
+        if !QUANT_DIMS
+            .iter()
+            .any(|&d| median_ns(&group, &format!("f32-dot-{}", Isa::Scalar), d).is_some())
+        {
+            continue;
+        }
+        let isas = ours();
+        println!(
+            "### {group} (median ns per {}; speed-up over the same ISA's f32 kernel in brackets)\n",
+            if mode == "one" { "call" } else { "32-row call" }
+        );
+        print!("| dim | kernel |");
+        for isa in &isas {
+            print!(" {isa} |");
+        }
+        println!();
+        print!("|---:|---|");
+        for _ in &isas {
+            print!("---:|");
+        }
+        println!();
+        for dim in QUANT_DIMS {
+            for (kind, base) in QUANT_KINDS {
+                print!("| {dim} | {kind} |");
+                for isa in &isas {
+                    match (
+                        median_ns(&group, &format!("{kind}-{isa}"), dim),
+                        median_ns(&group, &format!("{base}-{isa}"), dim),
+                    ) {
+                        (Some(ns), Some(f)) if kind != base => print!(" {ns:.1} ({:.2}×) |", f / ns),
+                        (Some(ns), _) => print!(" {ns:.1} |"),
+                        _ => print!(" – |"),
+                    }
+                }
+                println!();
+            }
+        }
+        println!();
+    }
+}
+
 /// Median time in ns of one criterion benchmark of this run, from its `estimates.json`.
 fn median_ns(group: &str, function: &str, dim: usize) -> Option<f64> {
     let dir = std::env::var("CARGO_TARGET_DIR").unwrap_or_else(|_| "target".into());
@@ -176,6 +370,7 @@ fn report() {
         println!("simsimd:   backends overridden at build time: {}", overrides.join(" "));
     }
     println!("{info}\n");
+    quant_report();
     let best = kernels::auto().isa().name();
     for metric in [Metric::L2, Metric::InnerProduct] {
         for mode in ["one", "many"] {
@@ -235,6 +430,8 @@ fn main() {
         one_to_one(&mut c, metric);
         one_to_many(&mut c, metric);
     }
+    quant_one(&mut c);
+    quant_many(&mut c);
     c.final_summary();
     report();
 }

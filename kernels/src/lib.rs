@@ -28,11 +28,46 @@
 //! variable `HNSWX_KERNEL=scalar|portable|avx2|avx512|neon` ([`from_env`]); asking for one the
 //! CPU lacks is an [`Error::Unsupported`], never an illegal instruction.
 //!
+//! ## Quantised rows: `f16` and SQ8 codes
+//! The same instruction sets have kernels for rows stored as half-precision floats
+//! ([`f16`](struct@f16), re-exported from the `half` crate) and as 8-bit scalar-quantised codes (`u8`).
+//! The query is always `f32`. Each element type has its own table, [`Kernels<f16>`] and
+//! [`Kernels<u8>`], chosen once by [`auto_for`] / [`select_for`] / [`from_env_for`] exactly as
+//! the `f32` table is by [`auto`] / [`select`] / [`from_env`]:
+//!
+//! - `Kernels<f16>` has the float API of `Kernels<f32>` with `f16` rows:
+//!   [`l2sq`](Kernels::l2sq)`(&[f32], &[f16])` (L2², "`l2sq_f32_f16`"),
+//!   [`dot`](Kernels::dot) ("`dot_f32_f16`"), [`distance`](Kernels::distance) and
+//!   [`metric`](Kernels::metric) for the one-to-many form.
+//! - `Kernels<u8>` has one kernel, [`dot_f32_u8`](Kernels::dot_f32_u8)`(w, c) = Σ wᵢ·cᵢ`, and
+//!   its one-to-many form [`dot_f32_u8_many`](Kernels::dot_f32_u8_many). With codes
+//!   `xᵢ ≈ oᵢ + sᵢ·cᵢ` (per-dimension offset and scale), both metrics reduce to it plus
+//!   constants: `q·x ≈ Σ qᵢoᵢ + dot_f32_u8(q∘s, c)` and
+//!   `|q − x|² ≈ Σ aᵢ² − 2·dot_f32_u8(a∘s, c) + Σ sᵢ²cᵢ²` with `a = q − o` (the last sum is a
+//!   per-row constant the index stores).
+//!
+//! ```
+//! use hnswx_kernels::{auto_for, f16, Metric};
+//!
+//! let half = auto_for::<f16>();
+//! let q = [1.0f32, 2.0, 3.0];
+//! let x = [f16::from_f32(1.0), f16::from_f32(0.0), f16::from_f32(3.5)];
+//! assert_eq!(half.l2sq(&q, &x), 4.25);
+//! assert_eq!(half.distance(Metric::InnerProduct, &q, &x), 1.0 - 11.5);
+//!
+//! let sq8 = auto_for::<u8>();
+//! assert_eq!(sq8.dot_f32_u8(&[0.5, -1.0, 2.0], &[2, 3, 255]), 1.0 - 3.0 + 510.0);
+//! ```
+//!
+//! No kernel reads past the end of its slices (tails are masked or copied), so rows need no
+//! padding; a padded stride is fine too.
+//!
 //! ## Numerics
 //! Sums are accumulated in `f32` in several independent partial sums, so results differ from
 //! a sequential sum by rounding only: at most about `(n + 4)·2⁻²⁴·Σ|termᵢ|` (the tests check
 //! exactly this bound against an `f64` reference, [`reference`](mod@reference)). A NaN in either input gives
-//! a NaN distance.
+//! a NaN distance. `f16` and `u8` row elements convert to `f32` exactly, so the same bound
+//! holds for them.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
@@ -43,7 +78,8 @@ pub mod reference;
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::OnceLock;
+
+pub use half::f16;
 
 /// The name of the environment variable read by [`from_env`] and [`Choice::from_env`].
 pub const ENV_VAR: &str = "HNSWX_KERNEL";
@@ -127,13 +163,33 @@ impl Isa {
         self.availability().is_ok()
     }
 
+    /// `Ok(())` when this machine can run the instruction set's kernels for rows of `E`, else
+    /// why not: [`availability`](Self::availability) plus what the element needs beyond it
+    /// (`f16` on [`Isa::Avx2`] needs F16C as well).
+    ///
+    /// ```
+    /// use hnswx_kernels::{f16, Isa};
+    /// assert!(Isa::Portable.availability_for::<f16>().is_ok());
+    /// assert!(Isa::Scalar.availability_for::<u8>().is_ok());
+    /// ```
+    pub fn availability_for<E: Element>(self) -> Result<(), &'static str> {
+        self.availability()?;
+        E::requires(self)
+    }
+
+    /// The fastest instruction set this machine can run for rows of `E` (detected on every
+    /// call; [`auto_for`] caches it).
+    pub fn detect_for<E: Element>() -> Isa {
+        [Isa::Avx512, Isa::Avx2, Isa::Neon]
+            .into_iter()
+            .find(|isa| isa.availability_for::<E>().is_ok())
+            .unwrap_or(Isa::Portable)
+    }
+
     /// The fastest instruction set this machine can run (detected on every call; [`auto`]
     /// caches it).
     pub fn detect() -> Isa {
-        [Isa::Avx512, Isa::Avx2, Isa::Neon]
-            .into_iter()
-            .find(|isa| isa.is_available())
-            .unwrap_or(Isa::Portable)
+        Isa::detect_for::<f32>()
     }
 }
 
@@ -225,61 +281,143 @@ pub enum Error {
     Shape(&'static str),
 }
 
-/// Scores a query against one row: `(query, row, n) -> distance`.
+/// Scores a query against one row of `E`s: `(query, row, n) -> distance` (or, for `u8`
+/// codes, the dot product `Σ wᵢ·cᵢ`).
 ///
 /// # Safety
-/// Both pointers valid for `n` reads of `f32`-aligned data that no other thread writes during
-/// the call. Only obtainable from a [`Kernels`] table, whose instruction set the CPU has.
-pub type OneToOneFn = unsafe fn(*const f32, *const f32, usize) -> f32;
+/// Both pointers valid for `n` reads of element-aligned data that no other thread writes
+/// during the call. Only obtainable from a [`Kernels`] table, whose instruction set the CPU
+/// has.
+pub type OneToOneFn<E = f32> = unsafe fn(*const f32, *const E, usize) -> f32;
 
-/// Scores a query against several rows of a strided table:
+/// Scores a query against several rows of a strided table of `E`s:
 /// `(query, base, stride, dim, ids, count, out)` writes `out[j] = d(query, base[ids[j] * stride ..][..dim])`
-/// for `j < count`, prefetching the rows a little ahead.
+/// for `j < count` (`stride` in elements), prefetching the rows a little ahead.
 ///
 /// # Safety
 /// `query` valid for `dim` reads, `ids` for `count` reads, `out` for `count` writes; for every
-/// id, `base + id * stride` valid for `dim` reads; all `f32`/`u32`-aligned; nothing read is
+/// id, `base + id * stride` valid for `dim` reads; all element-aligned; nothing read is
 /// written concurrently. Only obtainable from a [`Kernels`] table.
-pub type OneToManyFn = unsafe fn(*const f32, *const f32, usize, usize, *const u32, usize, *mut f32);
+pub type OneToManyFn<E = f32> = unsafe fn(*const f32, *const E, usize, usize, *const u32, usize, *mut f32);
 
 mod sealed {
-    use super::{arch, Isa, Kernels};
+    use super::{arch, f16, Isa, Kernels, OneToManyFn, OneToOneFn};
+    use std::sync::OnceLock;
+
+    /// The function pointers of a float element's table (`f32`, `f16`).
+    #[derive(Clone, Copy)]
+    pub struct FloatFns<E: 'static> {
+        pub l2sq: OneToOneFn<E>,
+        pub dot: OneToOneFn<E>,
+        pub ip: OneToOneFn<E>,
+        pub l2sq_many: OneToManyFn<E>,
+        pub ip_many: OneToManyFn<E>,
+    }
+
+    /// The function pointers of the SQ8 table (`u8` codes).
+    #[derive(Clone, Copy)]
+    pub struct CodeFns {
+        pub dot: OneToOneFn<u8>,
+        pub dot_many: OneToManyFn<u8>,
+    }
 
     /// Private to the crate: outside code can neither implement this trait nor call `table`,
-    /// which hands out a table *without* checking the CPU (only [`crate::select`] and
-    /// [`crate::auto`] call it, after the check).
+    /// which hands out a table *without* checking the CPU (only [`crate::select_for`] and
+    /// [`crate::auto_for`] call it, after the check).
     pub trait Sealed: Sized + Copy + Send + Sync + 'static {
+        /// The table's function pointers.
+        type Fns: Send + Sync + 'static;
+        /// The table of `isa`, unchecked.
         fn table(isa: Isa) -> &'static Kernels<Self>
         where
             Self: super::Element;
+        /// What this element needs of the CPU beyond [`Isa::availability`].
+        fn requires(isa: Isa) -> Result<(), &'static str>;
+        /// Where [`crate::auto_for`] caches its choice for this element.
+        fn best() -> &'static OnceLock<Isa>;
     }
 
-    impl Sealed for f32 {
-        fn table(isa: Isa) -> &'static Kernels<f32> {
-            match isa {
-                Isa::Scalar => &arch::scalar::KERNELS,
-                Isa::Portable => &arch::portable::KERNELS,
+    /// Elements with float tables.
+    pub trait Float: Sealed<Fns = FloatFns<Self>> {}
+    impl Float for f32 {}
+    impl Float for f16 {}
+
+    /// `table` for every element: the module path of its tables inside each instruction
+    /// set's module.
+    macro_rules! tables {
+        ($isa:expr, $module:ident) => {
+            match $isa {
+                Isa::Scalar => &arch::scalar::$module::KERNELS,
+                Isa::Portable => &arch::portable::$module::KERNELS,
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx2 => &arch::x86_64::avx2::KERNELS,
+                Isa::Avx2 => &arch::x86_64::avx2::$module::KERNELS,
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 => &arch::x86_64::avx512::KERNELS,
+                Isa::Avx512 => &arch::x86_64::avx512::$module::KERNELS,
                 #[cfg(target_arch = "aarch64")]
-                Isa::Neon => &arch::aarch64::neon::KERNELS,
+                Isa::Neon => &arch::aarch64::neon::$module::KERNELS,
                 // Callers check availability first, so an instruction set foreign to this
                 // target never gets here; map it to the portable table to stay total.
                 #[allow(unreachable_patterns)]
-                _ => &arch::portable::KERNELS,
+                _ => &arch::portable::$module::KERNELS,
             }
+        };
+    }
+
+    impl Sealed for f32 {
+        type Fns = FloatFns<f32>;
+        fn table(isa: Isa) -> &'static Kernels<f32> {
+            tables!(isa, f32_rows)
+        }
+        fn requires(_: Isa) -> Result<(), &'static str> {
+            Ok(())
+        }
+        fn best() -> &'static OnceLock<Isa> {
+            static BEST: OnceLock<Isa> = OnceLock::new();
+            &BEST
+        }
+    }
+
+    impl Sealed for f16 {
+        type Fns = FloatFns<f16>;
+        fn table(isa: Isa) -> &'static Kernels<f16> {
+            tables!(isa, f16_rows)
+        }
+        fn requires(isa: Isa) -> Result<(), &'static str> {
+            match isa {
+                // AVX-512F has its own conversion (`vcvtph2ps zmm`); AVX2 needs F16C's.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx2 if !is_x86_feature_detected!("f16c") => Err("this CPU lacks F16C"),
+                _ => Ok(()),
+            }
+        }
+        fn best() -> &'static OnceLock<Isa> {
+            static BEST: OnceLock<Isa> = OnceLock::new();
+            &BEST
+        }
+    }
+
+    impl Sealed for u8 {
+        type Fns = CodeFns;
+        fn table(isa: Isa) -> &'static Kernels<u8> {
+            tables!(isa, u8_codes)
+        }
+        fn requires(_: Isa) -> Result<(), &'static str> {
+            Ok(())
+        }
+        fn best() -> &'static OnceLock<Isa> {
+            static BEST: OnceLock<Isa> = OnceLock::new();
+            &BEST
         }
     }
 }
 
-/// An element type that stored rows can have, with its own kernel tables.
+/// An element type that stored rows can have, with its own kernel tables: `f32`, [`f16`](struct@f16)
+/// (half precision) and `u8` (SQ8 codes).
 ///
-/// Only `f32` today. Half-precision and 8-bit quantised rows will be further implementors
-/// with tables of their own: the detection ([`Isa`], [`Choice`]) and selection ([`select`])
-/// stay as they are. Sealed: it cannot be implemented outside this crate, and outside code
-/// cannot reach a table without the CPU check:
+/// The detection ([`Isa`], [`Choice`]) and selection ([`select_for`]) are shared; each element
+/// caches its own [`auto_for`] choice, since an element may need more of the CPU than the
+/// instruction set alone ([`Isa::availability_for`]). Sealed: it cannot be implemented outside
+/// this crate, and outside code cannot reach a table without the CPU check:
 ///
 /// ```compile_fail
 /// use hnswx_kernels::{Element, Isa};
@@ -288,33 +426,78 @@ mod sealed {
 pub trait Element: sealed::Sealed {}
 
 impl Element for f32 {}
+impl Element for f16 {}
+impl Element for u8 {}
+
+/// The float elements, `f32` and [`f16`](struct@f16): their tables score L2², dot product, inner product
+/// and cosine ([`Kernels::l2sq`], [`Kernels::metric`], …). Sealed like [`Element`].
+pub trait FloatElement: Element + sealed::Float {}
+
+impl FloatElement for f32 {}
+impl FloatElement for f16 {}
 
 /// The kernels of one instruction set for rows of element type `E`: a table of function
-/// pointers. Obtain one from [`auto`], [`select`] or [`from_env`]; holding a
+/// pointers. Obtain one from [`auto`], [`select`] or [`from_env`] (`f32`), or from
+/// [`auto_for`], [`select_for`] or [`from_env_for`] (any [`Element`]); holding a
 /// `&'static Kernels` means the CPU was checked.
 pub struct Kernels<E: Element = f32> {
     pub(crate) isa: Isa,
-    pub(crate) l2sq: OneToOneFn,
-    pub(crate) dot: OneToOneFn,
-    pub(crate) ip: OneToOneFn,
-    pub(crate) l2sq_many: OneToManyFn,
-    pub(crate) ip_many: OneToManyFn,
-    pub(crate) _element: core::marker::PhantomData<E>,
+    pub(crate) fns: E::Fns,
 }
 
 impl<E: Element> fmt::Debug for Kernels<E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Kernels")
+            .field("element", &std::any::type_name::<E>())
             .field("isa", &self.isa)
             .finish_non_exhaustive()
     }
 }
 
+impl<E: Element> Kernels<E> {
+    /// The instruction set these kernels use.
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+}
+
+/// The best kernels for rows of `E` on this CPU, detected on first use and cached.
+///
+/// ```
+/// use hnswx_kernels::{auto_for, f16, Isa};
+/// assert_eq!(auto_for::<f16>().isa(), Isa::detect_for::<f16>());
+/// ```
+pub fn auto_for<E: Element>() -> &'static Kernels<E> {
+    let isa = *E::best().get_or_init(Isa::detect_for::<E>);
+    E::table(isa)
+}
+
+/// The kernels for rows of `E` for `choice`, or why this machine cannot run them.
+///
+/// ```
+/// use hnswx_kernels::{select_for, Choice, Isa};
+/// let scalar = select_for::<u8>(Choice::Force(Isa::Scalar)).unwrap();
+/// assert_eq!(scalar.dot_f32_u8(&[1.5, 2.0], &[2, 1]), 5.0);
+/// ```
+pub fn select_for<E: Element>(choice: Choice) -> Result<&'static Kernels<E>, Error> {
+    match choice {
+        Choice::Auto => Ok(auto_for::<E>()),
+        Choice::Force(isa) => {
+            isa.availability_for::<E>()
+                .map_err(|reason| Error::Unsupported { isa, reason })?;
+            Ok(E::table(isa))
+        }
+    }
+}
+
+/// The kernels for rows of `E` named by `HNSWX_KERNEL` (unset: [`auto_for`]).
+pub fn from_env_for<E: Element>() -> Result<&'static Kernels<E>, Error> {
+    select_for::<E>(Choice::from_env()?)
+}
+
 /// The best kernels for this CPU, detected on first use and cached.
 pub fn auto() -> &'static Kernels<f32> {
-    static BEST: OnceLock<Isa> = OnceLock::new();
-    let isa = *BEST.get_or_init(Isa::detect);
-    <f32 as sealed::Sealed>::table(isa)
+    auto_for::<f32>()
 }
 
 /// The kernels for `choice`, or why this machine cannot run them.
@@ -327,14 +510,7 @@ pub fn auto() -> &'static Kernels<f32> {
 /// assert!(select(Choice::Force(Isa::Neon)).is_err());
 /// ```
 pub fn select(choice: Choice) -> Result<&'static Kernels<f32>, Error> {
-    match choice {
-        Choice::Auto => Ok(auto()),
-        Choice::Force(isa) => {
-            isa.availability()
-                .map_err(|reason| Error::Unsupported { isa, reason })?;
-            Ok(<f32 as sealed::Sealed>::table(isa))
-        }
-    }
+    select_for::<f32>(choice)
 }
 
 /// The kernels named by `HNSWX_KERNEL` (unset: [`auto`]).
@@ -342,32 +518,28 @@ pub fn from_env() -> Result<&'static Kernels<f32>, Error> {
     select(Choice::from_env()?)
 }
 
-impl Kernels<f32> {
-    /// The instruction set these kernels use.
-    pub fn isa(&self) -> Isa {
-        self.isa
-    }
-
-    /// Squared Euclidean distance.
+impl<E: FloatElement> Kernels<E> {
+    /// Squared Euclidean distance between an `f32` query and a row of `E`s (for `f16` rows:
+    /// `l2sq_f32_f16`).
     ///
     /// # Panics
     /// If `a` and `b` differ in length.
     #[inline]
-    pub fn l2sq(&self, a: &[f32], b: &[f32]) -> f32 {
-        same_len(a, b);
-        // SAFETY: both slices hold `a.len()` floats; the table's CPU check was done.
-        unsafe { (self.l2sq)(a.as_ptr(), b.as_ptr(), a.len()) }
+    pub fn l2sq(&self, a: &[f32], b: &[E]) -> f32 {
+        same_len(a.len(), b.len());
+        // SAFETY: both slices hold `a.len()` elements; the table's CPU check was done.
+        unsafe { (self.fns.l2sq)(a.as_ptr(), b.as_ptr(), a.len()) }
     }
 
-    /// Dot product `Σ aᵢ·bᵢ` (a similarity, not a distance).
+    /// Dot product `Σ aᵢ·bᵢ` (a similarity, not a distance; for `f16` rows: `dot_f32_f16`).
     ///
     /// # Panics
     /// If `a` and `b` differ in length.
     #[inline]
-    pub fn dot(&self, a: &[f32], b: &[f32]) -> f32 {
-        same_len(a, b);
+    pub fn dot(&self, a: &[f32], b: &[E]) -> f32 {
+        same_len(a.len(), b.len());
         // SAFETY: as in `l2sq`.
-        unsafe { (self.dot)(a.as_ptr(), b.as_ptr(), a.len()) }
+        unsafe { (self.fns.dot)(a.as_ptr(), b.as_ptr(), a.len()) }
     }
 
     /// The distance under `metric` (for [`Metric::Cosine`], of vectors already normalised).
@@ -375,15 +547,16 @@ impl Kernels<f32> {
     /// # Panics
     /// If `a` and `b` differ in length.
     #[inline]
-    pub fn distance(&self, metric: Metric, a: &[f32], b: &[f32]) -> f32 {
+    pub fn distance(&self, metric: Metric, a: &[f32], b: &[E]) -> f32 {
         self.metric(metric).distance(a, b)
     }
 
     /// The pair of kernels for one metric, to keep on a hot path.
-    pub fn metric(&self, metric: Metric) -> MetricKernel {
+    pub fn metric(&self, metric: Metric) -> MetricKernel<E> {
+        let f = &self.fns;
         let (one, many) = match metric {
-            Metric::L2 => (self.l2sq, self.l2sq_many),
-            Metric::InnerProduct | Metric::Cosine => (self.ip, self.ip_many),
+            Metric::L2 => (f.l2sq, f.l2sq_many),
+            Metric::InnerProduct | Metric::Cosine => (f.ip, f.ip_many),
         };
         MetricKernel {
             isa: self.isa,
@@ -394,14 +567,107 @@ impl Kernels<f32> {
     }
 }
 
-#[inline]
-#[track_caller]
-fn same_len(a: &[f32], b: &[f32]) {
-    assert_eq!(a.len(), b.len(), "hnswx-kernels: vectors of different lengths");
+impl Kernels<u8> {
+    /// `Σ wᵢ·cᵢ` over `f32` weights and SQ8 codes: the one kernel both metrics of an SQ8
+    /// index reduce to (see the [crate docs](crate#quantised-rows-f16-and-sq8-codes)).
+    ///
+    /// # Panics
+    /// If `w` and `c` differ in length.
+    #[inline]
+    pub fn dot_f32_u8(&self, w: &[f32], c: &[u8]) -> f32 {
+        same_len(w.len(), c.len());
+        // SAFETY: both slices hold `w.len()` elements; the table's CPU check was done.
+        unsafe { (self.fns.dot)(w.as_ptr(), c.as_ptr(), w.len()) }
+    }
+
+    /// [`dot_f32_u8`](Self::dot_f32_u8) of `n` weights at `w` and `n` codes at `c`, without
+    /// checks.
+    ///
+    /// # Safety
+    /// `w` valid for `n` reads of `f32` (aligned), `c` for `n` bytes, not written
+    /// concurrently.
+    #[inline(always)]
+    pub unsafe fn dot_f32_u8_unchecked(&self, w: *const f32, c: *const u8, n: usize) -> f32 {
+        debug_assert!(w.is_aligned());
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.fns.dot)(w, c, n) }
+    }
+
+    /// `out[j] = dot_f32_u8(w, codes[ids[j]])` for every `j`, prefetching rows ahead.
+    ///
+    /// ```
+    /// use hnswx_kernels::{auto_for, Rows};
+    /// // Two code rows of dimension 3, stored 4 bytes apart.
+    /// let codes = [1u8, 2, 3, 0, /**/ 10, 20, 30, 0];
+    /// let rows = Rows::new(&codes[..], 3, 4).unwrap();
+    /// let mut out = [0.0f32; 3];
+    /// auto_for::<u8>().dot_f32_u8_many(&[1.0, 1.0, 0.5], rows, &[1, 0, 1], &mut out);
+    /// assert_eq!(out, [45.0, 4.5, 45.0]);
+    /// ```
+    ///
+    /// # Panics
+    /// If `w.len() != rows.dim()`, `out.len() != ids.len()`, or an id is not a row.
+    pub fn dot_f32_u8_many(&self, w: &[f32], rows: Rows<'_, u8>, ids: &[u32], out: &mut [f32]) {
+        check_many(w.len(), &rows, ids, out.len());
+        // SAFETY: every id names a row inside `rows.data` (checked above), each row holds
+        // `dim` codes at `id * stride`, and `out` holds `ids.len()` floats.
+        unsafe {
+            self.dot_f32_u8_many_unchecked(
+                w.as_ptr(),
+                rows.data.as_ptr(),
+                rows.stride,
+                rows.dim,
+                ids,
+                out.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// [`dot_f32_u8_many`](Self::dot_f32_u8_many) without checks, on a raw code table whose
+    /// rows start `stride` bytes apart.
+    ///
+    /// # Safety
+    /// `w` valid for `dim` reads; `out` for `ids.len()` writes; for each id,
+    /// `base + id * stride` valid for `dim` reads; nothing read is written concurrently.
+    #[inline(always)]
+    pub unsafe fn dot_f32_u8_many_unchecked(
+        &self,
+        w: *const f32,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: &[u32],
+        out: *mut f32,
+    ) {
+        debug_assert!(stride >= dim);
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.fns.dot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out) }
+    }
 }
 
-/// The one-to-one and one-to-many kernels of one metric and instruction set. `Copy`, two
-/// function pointers and two tags: an index keeps one and calls through it.
+#[inline]
+#[track_caller]
+fn same_len(a: usize, b: usize) {
+    assert_eq!(a, b, "hnswx-kernels: vectors of different lengths");
+}
+
+/// The checks of a safe one-to-many call.
+#[track_caller]
+fn check_many<E>(query_len: usize, rows: &Rows<'_, E>, ids: &[u32], out_len: usize) {
+    assert_eq!(
+        query_len, rows.dim,
+        "hnswx-kernels: query length differs from the rows' dimension"
+    );
+    assert_eq!(out_len, ids.len(), "hnswx-kernels: `out` and `ids` differ in length");
+    let n = rows.len();
+    if let Some(&bad) = ids.iter().find(|&&id| id as usize >= n) {
+        panic!("hnswx-kernels: row id {bad} out of range (rows: {n})");
+    }
+}
+
+/// The one-to-one and one-to-many kernels of one metric and instruction set, for rows of `E`
+/// (`f32` or [`f16`](struct@f16)). `Copy`, two function pointers and two tags: an index keeps one and
+/// calls through it.
 ///
 /// ```
 /// use hnswx_kernels::{auto, Metric, Rows};
@@ -415,14 +681,14 @@ fn same_len(a: &[f32], b: &[f32]) {
 /// assert_eq!(out, [25.0, 2.0]);
 /// ```
 #[derive(Debug, Clone, Copy)]
-pub struct MetricKernel {
+pub struct MetricKernel<E: Element = f32> {
     isa: Isa,
     metric: Metric,
-    one: OneToOneFn,
-    many: OneToManyFn,
+    one: OneToOneFn<E>,
+    many: OneToManyFn<E>,
 }
 
-impl MetricKernel {
+impl<E: Element> MetricKernel<E> {
     /// The instruction set.
     pub fn isa(&self) -> Isa {
         self.isa
@@ -438,18 +704,18 @@ impl MetricKernel {
     /// # Panics
     /// If `a` and `b` differ in length.
     #[inline]
-    pub fn distance(&self, a: &[f32], b: &[f32]) -> f32 {
-        same_len(a, b);
-        // SAFETY: both slices hold `a.len()` floats; the table's CPU check was done.
+    pub fn distance(&self, a: &[f32], b: &[E]) -> f32 {
+        same_len(a.len(), b.len());
+        // SAFETY: both slices hold `a.len()` elements; the table's CPU check was done.
         unsafe { (self.one)(a.as_ptr(), b.as_ptr(), a.len()) }
     }
 
-    /// Distance between `n` floats at `a` and `n` floats at `b`, without checks.
+    /// Distance between `n` floats at `a` and `n` elements at `b`, without checks.
     ///
     /// # Safety
-    /// Both pointers valid for `n` reads of `f32` (element-aligned), not written concurrently.
+    /// Both pointers valid for `n` reads (element-aligned), not written concurrently.
     #[inline(always)]
-    pub unsafe fn distance_unchecked(&self, a: *const f32, b: *const f32, n: usize) -> f32 {
+    pub unsafe fn distance_unchecked(&self, a: *const f32, b: *const E, n: usize) -> f32 {
         debug_assert!(a.is_aligned() && b.is_aligned());
         // SAFETY: forwarded from the caller.
         unsafe { (self.one)(a, b, n) }
@@ -459,19 +725,10 @@ impl MetricKernel {
     ///
     /// # Panics
     /// If `query.len() != rows.dim()`, `out.len() != ids.len()`, or an id is not a row.
-    pub fn distances(&self, query: &[f32], rows: Rows<'_>, ids: &[u32], out: &mut [f32]) {
-        assert_eq!(
-            query.len(),
-            rows.dim,
-            "hnswx-kernels: query length differs from the rows' dimension"
-        );
-        assert_eq!(out.len(), ids.len(), "hnswx-kernels: `out` and `ids` differ in length");
-        let n = rows.len();
-        if let Some(&bad) = ids.iter().find(|&&id| id as usize >= n) {
-            panic!("hnswx-kernels: row id {bad} out of range (rows: {n})");
-        }
+    pub fn distances(&self, query: &[f32], rows: Rows<'_, E>, ids: &[u32], out: &mut [f32]) {
+        check_many(query.len(), &rows, ids, out.len());
         // SAFETY: every id names a row inside `rows.data` (checked above), each row holds
-        // `dim` floats at `id * stride`, and `out` holds `ids.len()` floats.
+        // `dim` elements at `id * stride`, and `out` holds `ids.len()` floats.
         unsafe {
             self.distances_unchecked(
                 query.as_ptr(),
@@ -488,12 +745,13 @@ impl MetricKernel {
     ///
     /// # Safety
     /// `query` valid for `dim` reads; `out` for `ids.len()` writes; for each id,
-    /// `base + id * stride` valid for `dim` reads; nothing read is written concurrently.
+    /// `base + id * stride` (in elements) valid for `dim` reads; nothing read is written
+    /// concurrently.
     #[inline(always)]
     pub unsafe fn distances_unchecked(
         &self,
         query: *const f32,
-        base: *const f32,
+        base: *const E,
         stride: usize,
         dim: usize,
         ids: &[u32],
@@ -505,19 +763,20 @@ impl MetricKernel {
     }
 }
 
-/// A read-only view of equally long rows stored `stride` floats apart (the index pads rows to
-/// a multiple of 16 floats; `stride == dim` for a packed table).
+/// A read-only view of equally long rows of `E`s (`f32`, [`f16`](struct@f16) or `u8` codes) stored
+/// `stride` elements apart (the index pads `f32` rows to a multiple of 16 floats;
+/// `stride == dim` for a packed table).
 #[derive(Debug, Clone, Copy)]
-pub struct Rows<'a> {
-    data: &'a [f32],
+pub struct Rows<'a, E = f32> {
+    data: &'a [E],
     dim: usize,
     stride: usize,
 }
 
-impl<'a> Rows<'a> {
-    /// Views `data` as rows of `dim` floats, `stride ≥ dim` apart. The last row may omit its
-    /// padding.
-    pub fn new(data: &'a [f32], dim: usize, stride: usize) -> Result<Self, Error> {
+impl<'a, E> Rows<'a, E> {
+    /// Views `data` as rows of `dim` elements, `stride ≥ dim` apart. The last row may omit
+    /// its padding.
+    pub fn new(data: &'a [E], dim: usize, stride: usize) -> Result<Self, Error> {
         if dim == 0 {
             return Err(Error::Shape("dimension 0"));
         }
@@ -540,18 +799,18 @@ impl<'a> Rows<'a> {
         self.data.is_empty()
     }
 
-    /// Floats per row (without padding).
+    /// Elements per row (without padding).
     pub fn dim(&self) -> usize {
         self.dim
     }
 
-    /// Floats from one row's start to the next.
+    /// Elements from one row's start to the next.
     pub fn stride(&self) -> usize {
         self.stride
     }
 
     /// Row `i`, if there is one.
-    pub fn row(&self, i: usize) -> Option<&'a [f32]> {
+    pub fn row(&self, i: usize) -> Option<&'a [E]> {
         let start = i.checked_mul(self.stride)?;
         self.data.get(start..start.checked_add(self.dim)?)
     }

@@ -30,59 +30,111 @@ pub(crate) trait F32Vector: Copy {
     unsafe fn sum(self) -> f32;
 }
 
-/// Walks `a` and `b` (each `n` floats) with four independent accumulators, so that the
-/// loop is bound by loads rather than by the latency of one accumulator's FMA chain, then
-/// one register at a time, then a zero-filled partial register for the tail.
+/// Loading `LANES` row elements of type `T` into one `f32` register, widening or converting
+/// on the way: the identity for `f32` rows, `u8 → u32 → f32` for SQ8 codes, `f16 → f32` for
+/// half-precision rows. Every conversion is exact (a `u8` and an `f16` are values of `f32`),
+/// so only the arithmetic rounds.
+///
+/// # Safety (for every method)
+/// As for [`F32Vector`]; pointers valid for reads of the stated number of `T`s, aligned to
+/// `align_of::<T>()`.
+pub(crate) trait Load<T>: F32Vector {
+    /// Loads `LANES` elements from `p`.
+    unsafe fn load_from(p: *const T) -> Self;
+    /// Loads `n < LANES` elements from `p`, zeroes the other lanes; reads nothing past `p + n`.
+    unsafe fn load_from_partial(p: *const T, n: usize) -> Self;
+    /// Loads `4·LANES` elements from `p` into four registers. By default four [`Load::load_from`]s;
+    /// an instruction set that widens better from one wide load (NEON: 16 bytes, then
+    /// `vmovl`) overrides it.
+    #[inline(always)]
+    unsafe fn load4_from(p: *const T) -> [Self; 4] {
+        let w = Self::LANES;
+        // SAFETY: the caller guarantees `4·LANES` readable elements at `p`.
+        unsafe {
+            [
+                Self::load_from(p),
+                Self::load_from(p.add(w)),
+                Self::load_from(p.add(2 * w)),
+                Self::load_from(p.add(3 * w)),
+            ]
+        }
+    }
+}
+
+impl<V: F32Vector> Load<f32> for V {
+    #[inline(always)]
+    unsafe fn load_from(p: *const f32) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { V::load(p) }
+    }
+
+    #[inline(always)]
+    unsafe fn load_from_partial(p: *const f32, n: usize) -> Self {
+        // SAFETY: forwarded from the caller.
+        unsafe { V::load_partial(p, n) }
+    }
+}
+
+/// Walks `a` (`n` floats) and `b` (`n` elements of `T`, converted to `f32` by [`Load`]) with
+/// four independent accumulators, so that the loop is bound by loads rather than by the
+/// latency of one accumulator's FMA chain, then one register at a time, then a zero-filled
+/// partial register for the tail.
 ///
 /// # Safety
-/// As for [`F32Vector`]; `a` and `b` valid for `n` reads.
+/// As for [`F32Vector`] and [`Load`]; `a` and `b` valid for `n` reads.
 #[inline(always)]
-unsafe fn fold<V: F32Vector>(a: *const f32, b: *const f32, n: usize, step: impl Fn(V, V, V) -> V) -> f32 {
+unsafe fn fold<V: Load<T>, T>(a: *const f32, b: *const T, n: usize, step: impl Fn(V, V, V) -> V) -> f32 {
     let w = V::LANES;
-    // SAFETY: the caller guarantees the instruction set and that `a`/`b` hold `n` floats;
-    // every load below reads inside `[0, n)`: full loads only while `i + w <= n`, and the
-    // last one through `load_partial`, which reads exactly `n - i` floats.
+    // SAFETY: the caller guarantees the instruction set and that `a`/`b` hold `n` elements;
+    // every load below reads inside `[0, n)`: full loads only while `i + w <= n` (four
+    // registers only while `i + 4w <= n`), and the last one through the partial loads, which
+    // read exactly `n - i` elements.
     unsafe {
         let (mut s0, mut s1, mut s2, mut s3) = (V::zero(), V::zero(), V::zero(), V::zero());
         let mut i = 0;
         while i + 4 * w <= n {
-            s0 = step(V::load(a.add(i)), V::load(b.add(i)), s0);
-            s1 = step(V::load(a.add(i + w)), V::load(b.add(i + w)), s1);
-            s2 = step(V::load(a.add(i + 2 * w)), V::load(b.add(i + 2 * w)), s2);
-            s3 = step(V::load(a.add(i + 3 * w)), V::load(b.add(i + 3 * w)), s3);
+            let [b0, b1, b2, b3] = V::load4_from(b.add(i));
+            s0 = step(V::load(a.add(i)), b0, s0);
+            s1 = step(V::load(a.add(i + w)), b1, s1);
+            s2 = step(V::load(a.add(i + 2 * w)), b2, s2);
+            s3 = step(V::load(a.add(i + 3 * w)), b3, s3);
             i += 4 * w;
         }
         while i + w <= n {
-            s0 = step(V::load(a.add(i)), V::load(b.add(i)), s0);
+            s0 = step(V::load(a.add(i)), V::load_from(b.add(i)), s0);
             i += w;
         }
         if i < n {
             let rest = n - i;
-            s1 = step(V::load_partial(a.add(i), rest), V::load_partial(b.add(i), rest), s1);
+            s1 = step(
+                V::load_partial(a.add(i), rest),
+                V::load_from_partial(b.add(i), rest),
+                s1,
+            );
         }
         s0.add(s1).add(s2.add(s3)).sum()
     }
 }
 
-/// `Σ aᵢ·bᵢ`.
+/// `Σ aᵢ·bᵢ`, with `b` of any element type [`Load`] converts (`f32`, `u8`, `f16`).
 ///
 /// # Safety
 /// As for [`fold`].
 #[inline(always)]
-pub(crate) unsafe fn dot<V: F32Vector>(a: *const f32, b: *const f32, n: usize) -> f32 {
+pub(crate) unsafe fn dot<V: Load<T>, T>(a: *const f32, b: *const T, n: usize) -> f32 {
     // SAFETY: forwarded from the caller.
-    unsafe { fold::<V>(a, b, n, |x, y, acc| x.mul_add(y, acc)) }
+    unsafe { fold::<V, T>(a, b, n, |x, y, acc| x.mul_add(y, acc)) }
 }
 
-/// `Σ (aᵢ − bᵢ)²`.
+/// `Σ (aᵢ − bᵢ)²`, with `b` of any element type [`Load`] converts.
 ///
 /// # Safety
 /// As for [`fold`].
 #[inline(always)]
-pub(crate) unsafe fn l2sq<V: F32Vector>(a: *const f32, b: *const f32, n: usize) -> f32 {
+pub(crate) unsafe fn l2sq<V: Load<T>, T>(a: *const f32, b: *const T, n: usize) -> f32 {
     // SAFETY: forwarded from the caller.
     unsafe {
-        fold::<V>(a, b, n, |x, y, acc| {
+        fold::<V, T>(a, b, n, |x, y, acc| {
             let d = x.sub(y);
             d.mul_add(d, acc)
         })
@@ -103,8 +155,9 @@ fn rows_ahead(bytes: usize) -> usize {
     (PREFETCH_LINES / bytes.div_ceil(super::LINE).max(1)).clamp(1, 16)
 }
 
-/// Scores `query` against the rows `ids[j]` of a strided table, writing `out[j]`, while rows
-/// further down the list ([`rows_ahead`] of them) are being fetched into cache.
+/// Scores `query` against the rows `ids[j]` of a strided table of `T`s (`stride` elements
+/// apart), writing `out[j]`, while rows further down the list ([`rows_ahead`] of them) are
+/// being fetched into cache.
 ///
 /// # Safety
 /// `query` valid for `dim` reads; `ids` and `out` valid for `count` reads / writes; for every
@@ -112,17 +165,17 @@ fn rows_ahead(bytes: usize) -> usize {
 // The arguments are the raw one-to-many ABI (`crate::OneToManyFn`) plus the row kernel.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) unsafe fn gather(
-    one: impl Fn(*const f32, *const f32, usize) -> f32,
+pub(crate) unsafe fn gather<T>(
+    one: impl Fn(*const f32, *const T, usize) -> f32,
     query: *const f32,
-    base: *const f32,
+    base: *const T,
     stride: usize,
     dim: usize,
     ids: *const u32,
     count: usize,
     out: *mut f32,
 ) {
-    let bytes = dim * core::mem::size_of::<f32>();
+    let bytes = dim * core::mem::size_of::<T>();
     // SAFETY: `ids[j]` for `j < count` is readable and names a readable row (caller);
     // `out[j]` for `j < count` is writable (caller); prefetches never fault.
     unsafe {

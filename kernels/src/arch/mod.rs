@@ -1,6 +1,8 @@
 //! One folder per instruction set; each implements [`generic::F32Vector`] for its register
-//! type and instantiates the generic algorithms with [`instantiate!`] inside functions that
-//! carry its `#[target_feature]`.
+//! type, [`generic::Load`] for the row elements it widens (`u8` codes, `f16`), and
+//! instantiates the generic algorithms with [`instantiate_float!`] and [`instantiate_codes!`]
+//! inside functions that carry its `#[target_feature]`. Each instruction set's module then
+//! holds three submodules with a `KERNELS` table each: `f32_rows`, `f16_rows`, `u8_codes`.
 
 pub(crate) mod generic;
 pub(crate) mod portable;
@@ -43,40 +45,71 @@ fn prefetch_line(p: *const u8) {
     let _ = p;
 }
 
-/// Defines, in the module where it is invoked, the f32 kernels of one instruction set from
+/// Defines, in the module where it is invoked, a submodule `$module` holding one instruction
+/// set's kernels for float rows of element type `$elem` (`f32` or `half::f16`), built from
 /// the generic algorithms, and a `KERNELS` table of them.
 ///
-/// `instantiate!(Isa::Avx2, Avx2Vector, "avx2,fma")` compiles every function with those
-/// target features; the generic code is inlined into them.
-macro_rules! instantiate {
-    ($isa:expr, $vector:ty $(, $feature:literal)?) => {
-        $(#[target_feature(enable = $feature)])?
-        #[inline]
-        unsafe fn l2sq(a: *const f32, b: *const f32, n: usize) -> f32 {
-            // SAFETY: the table is handed out only after the CPU was found to have this
-            // instruction set; pointer validity is the caller's (see `OneToOneFn`).
-            unsafe { $crate::arch::generic::l2sq::<$vector>(a, b, n) }
-        }
+/// `instantiate_float!(f32_rows, f32, Isa::Avx2, Avx2, "avx2,fma")` compiles every function
+/// with those target features; the generic code is inlined into them. The vector type must
+/// implement [`generic::Load<$elem>`](generic::Load).
+macro_rules! instantiate_float {
+    ($module:ident, $elem:ty, $isa:expr, $vector:ty $(, $feature:literal)?) => {
+        pub(crate) mod $module {
+            #[allow(unused_imports)]
+            use super::*;
 
-        $(#[target_feature(enable = $feature)])?
-        #[inline]
-        unsafe fn dot(a: *const f32, b: *const f32, n: usize) -> f32 {
-            // SAFETY: as for `l2sq`.
-            unsafe { $crate::arch::generic::dot::<$vector>(a, b, n) }
-        }
+            $(#[target_feature(enable = $feature)])?
+            #[inline]
+            unsafe fn l2sq(a: *const f32, b: *const $elem, n: usize) -> f32 {
+                // SAFETY: the table is handed out only after the CPU was found to have this
+                // instruction set; pointer validity is the caller's (see `OneToOneFn`).
+                unsafe { $crate::arch::generic::l2sq::<$vector, $elem>(a, b, n) }
+            }
 
-        $crate::arch::table!($isa, l2sq, dot $(, $feature)?);
+            $(#[target_feature(enable = $feature)])?
+            #[inline]
+            unsafe fn dot(a: *const f32, b: *const $elem, n: usize) -> f32 {
+                // SAFETY: as for `l2sq`.
+                unsafe { $crate::arch::generic::dot::<$vector, $elem>(a, b, n) }
+            }
+
+            $crate::arch::table!($isa, $elem, l2sq, dot $(, $feature)?);
+        }
     };
 }
-pub(crate) use instantiate;
+pub(crate) use instantiate_float;
 
-/// Given one instruction set's one-to-one `l2sq` and `dot` (functions in scope with the
-/// [`crate::OneToOneFn`] signature), defines the inner-product distance, the one-to-many
-/// kernels and the `KERNELS` table, all compiled with the same target features.
+/// Defines a submodule `$module` holding one instruction set's SQ8 kernel `Σ wᵢ·cᵢ` over `u8`
+/// codes (one-to-one and one-to-many) and its `KERNELS` table, as [`instantiate_float!`]
+/// does for float rows. The vector type must implement [`generic::Load<u8>`](generic::Load).
+macro_rules! instantiate_codes {
+    ($module:ident, $isa:expr, $vector:ty $(, $feature:literal)?) => {
+        pub(crate) mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            $(#[target_feature(enable = $feature)])?
+            #[inline]
+            unsafe fn dot(w: *const f32, c: *const u8, n: usize) -> f32 {
+                // SAFETY: the table is handed out only after the CPU was found to have this
+                // instruction set; pointer validity is the caller's (see `OneToOneFn`).
+                unsafe { $crate::arch::generic::dot::<$vector, u8>(w, c, n) }
+            }
+
+            $crate::arch::code_table!($isa, dot $(, $feature)?);
+        }
+    };
+}
+pub(crate) use instantiate_codes;
+
+/// Given one instruction set's one-to-one `l2sq` and `dot` for rows of `$elem` (functions in
+/// scope with the [`crate::OneToOneFn<$elem>`] signature), defines the inner-product
+/// distance, the one-to-many kernels and the `KERNELS` table, all compiled with the same
+/// target features.
 macro_rules! table {
-    ($isa:expr, $l2sq:ident, $dot:ident $(, $feature:literal)?) => {
+    ($isa:expr, $elem:ty, $l2sq:ident, $dot:ident $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
-        unsafe fn ip(a: *const f32, b: *const f32, n: usize) -> f32 {
+        unsafe fn ip(a: *const f32, b: *const $elem, n: usize) -> f32 {
             // SAFETY: same contract as `dot`, forwarded from the caller.
             1.0 - unsafe { $dot(a, b, n) }
         }
@@ -84,7 +117,7 @@ macro_rules! table {
         $(#[target_feature(enable = $feature)])?
         unsafe fn l2sq_many(
             q: *const f32,
-            base: *const f32,
+            base: *const $elem,
             stride: usize,
             dim: usize,
             ids: *const u32,
@@ -98,7 +131,7 @@ macro_rules! table {
         $(#[target_feature(enable = $feature)])?
         unsafe fn ip_many(
             q: *const f32,
-            base: *const f32,
+            base: *const $elem,
             stride: usize,
             dim: usize,
             ids: *const u32,
@@ -109,17 +142,46 @@ macro_rules! table {
             unsafe { $crate::arch::generic::gather(|a, b, n| ip(a, b, n), q, base, stride, dim, ids, count, out) }
         }
 
-        /// This instruction set's f32 kernels. Only reachable through `crate::select`,
-        /// which checks the CPU first.
-        pub(crate) static KERNELS: $crate::Kernels<f32> = $crate::Kernels {
+        /// This instruction set's kernels for rows of this element type. Only reachable
+        /// through `crate::select_for`, which checks the CPU first.
+        pub(crate) static KERNELS: $crate::Kernels<$elem> = $crate::Kernels {
             isa: $isa,
-            l2sq: $l2sq,
-            dot: $dot,
-            ip,
-            l2sq_many,
-            ip_many,
-            _element: core::marker::PhantomData,
+            fns: $crate::sealed::FloatFns {
+                l2sq: $l2sq,
+                dot: $dot,
+                ip,
+                l2sq_many,
+                ip_many,
+            },
         };
     };
 }
 pub(crate) use table;
+
+/// Given one instruction set's one-to-one SQ8 `dot` (a [`crate::OneToOneFn<u8>`] in scope),
+/// defines the one-to-many kernel and the `KERNELS` table of `u8` codes.
+macro_rules! code_table {
+    ($isa:expr, $dot:ident $(, $feature:literal)?) => {
+        $(#[target_feature(enable = $feature)])?
+        unsafe fn dot_many(
+            w: *const f32,
+            base: *const u8,
+            stride: usize,
+            dim: usize,
+            ids: *const u32,
+            count: usize,
+            out: *mut f32,
+        ) {
+            // SAFETY: instruction set as for `dot`; pointers are the caller's (`OneToManyFn`).
+            unsafe { $crate::arch::generic::gather(|a, b, n| $dot(a, b, n), w, base, stride, dim, ids, count, out) }
+        }
+
+        /// This instruction set's SQ8 kernels. Only reachable through `crate::select_for`,
+        /// which checks the CPU first.
+        pub(crate) static KERNELS: $crate::Kernels<u8> = $crate::Kernels {
+            isa: $isa,
+            fns: $crate::sealed::CodeFns { dot: $dot, dot_many },
+        };
+    };
+}
+pub(crate) use code_table;

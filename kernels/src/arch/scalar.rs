@@ -1,30 +1,87 @@
 //! The plain scalar kernels: one accumulator, one element at a time, in order. This is the
 //! baseline the SIMD kernels are measured against (`HNSWX_KERNEL=scalar`), and it runs on any
 //! target. (The compiler does not vectorise these loops: float addition is not associative.)
+//! Row elements are converted to `f32` one at a time (`u8 as f32`, `f16::to_f32`), exactly.
 
-use crate::Isa;
+/// `f32` rows.
+pub(crate) mod f32_rows {
+    use crate::Isa;
 
-/// # Safety
-/// `a`, `b` valid for `n` reads.
-unsafe fn l2sq(a: *const f32, b: *const f32, n: usize) -> f32 {
-    let mut s = 0.0f32;
-    for i in 0..n {
-        // SAFETY: `i < n`, and the caller guarantees `n` readable floats behind each pointer.
-        let d = unsafe { *a.add(i) - *b.add(i) };
-        s += d * d;
+    /// # Safety
+    /// `a`, `b` valid for `n` reads.
+    unsafe fn l2sq(a: *const f32, b: *const f32, n: usize) -> f32 {
+        let mut s = 0.0f32;
+        for i in 0..n {
+            // SAFETY: `i < n`, and the caller guarantees `n` readable floats behind each pointer.
+            let d = unsafe { *a.add(i) - *b.add(i) };
+            s += d * d;
+        }
+        s
     }
-    s
+
+    /// # Safety
+    /// `a`, `b` valid for `n` reads.
+    unsafe fn dot(a: *const f32, b: *const f32, n: usize) -> f32 {
+        let mut s = 0.0f32;
+        for i in 0..n {
+            // SAFETY: as in `l2sq`.
+            s += unsafe { *a.add(i) * *b.add(i) };
+        }
+        s
+    }
+
+    crate::arch::table!(Isa::Scalar, f32, l2sq, dot);
 }
 
-/// # Safety
-/// `a`, `b` valid for `n` reads.
-unsafe fn dot(a: *const f32, b: *const f32, n: usize) -> f32 {
-    let mut s = 0.0f32;
-    for i in 0..n {
-        // SAFETY: as in `l2sq`.
-        s += unsafe { *a.add(i) * *b.add(i) };
+/// Half-precision rows.
+pub(crate) mod f16_rows {
+    use crate::Isa;
+    use half::f16;
+
+    /// # Safety
+    /// `a`, `b` valid for `n` reads.
+    unsafe fn l2sq(a: *const f32, b: *const f16, n: usize) -> f32 {
+        let mut s = 0.0f32;
+        for i in 0..n {
+            // SAFETY: `i < n`, and the caller guarantees `n` readable elements behind each
+            // pointer.
+            let d = unsafe { *a.add(i) - (*b.add(i)).to_f32() };
+            s += d * d;
+        }
+        s
     }
-    s
+
+    /// # Safety
+    /// `a`, `b` valid for `n` reads.
+    unsafe fn dot(a: *const f32, b: *const f16, n: usize) -> f32 {
+        let mut s = 0.0f32;
+        for i in 0..n {
+            // SAFETY: as in `l2sq`.
+            s += unsafe { *a.add(i) * (*b.add(i)).to_f32() };
+        }
+        s
+    }
+
+    crate::arch::table!(Isa::Scalar, f16, l2sq, dot);
 }
 
-super::table!(Isa::Scalar, l2sq, dot);
+/// SQ8 codes.
+pub(crate) mod u8_codes {
+    use crate::Isa;
+
+    /// `Σ wᵢ·cᵢ` in order: the reference order for the SQ8 kernels.
+    ///
+    /// # Safety
+    /// `w`, `c` valid for `n` reads.
+    unsafe fn dot(w: *const f32, c: *const u8, n: usize) -> f32 {
+        let mut s = 0.0f32;
+        for i in 0..n {
+            // SAFETY: `i < n`, and the caller guarantees `n` readable elements behind each
+            // pointer.
+            s += unsafe { *w.add(i) * *c.add(i) as f32 };
+        }
+        s
+    }
+
+    crate::arch::code_table!(Isa::Scalar, dot);
+}

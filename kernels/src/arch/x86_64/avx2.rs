@@ -1,8 +1,12 @@
-//! AVX2 + FMA: 8 lanes per register; the tail is read with a masked load.
+//! AVX2 + FMA: 8 lanes per register; the tail is read with a masked load (f32) or copied
+//! into a zeroed buffer (`u8` codes, `f16`). Codes widen with `vpmovzxbd` + `vcvtdq2ps`;
+//! `f16` converts with F16C's `vcvtph2ps`, so the `f16` table also needs F16C (checked at
+//! run time with AVX2 and FMA; without it `f16` falls back to the portable kernels).
 
-use crate::arch::generic::F32Vector;
+use crate::arch::generic::{F32Vector, Load};
 use crate::Isa;
 use core::arch::x86_64::*;
+use half::f16;
 
 /// A `__m256` (8 × f32).
 #[derive(Clone, Copy)]
@@ -67,4 +71,46 @@ impl F32Vector for Avx2 {
     }
 }
 
-crate::arch::instantiate!(Isa::Avx2, Avx2, "avx2,fma");
+// SAFETY (for both impls below): as for `F32Vector`; the `f16` impl is only instantiated in
+// functions that also enable F16C, and only handed out where the CPU has it.
+impl Load<u8> for Avx2 {
+    #[inline(always)]
+    unsafe fn load_from(p: *const u8) -> Self {
+        // SAFETY: 8 readable bytes at `p`; MOVQ reads exactly 8 bytes, unaligned.
+        Avx2(unsafe { _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64(p.cast()))) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_from_partial(p: *const u8, n: usize) -> Self {
+        debug_assert!(n < 8);
+        let mut buf = [0u8; 8];
+        // SAFETY: `n` readable bytes at `p`, and `buf` holds 8 > n.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+            Self::load_from(buf.as_ptr())
+        }
+    }
+}
+
+impl Load<f16> for Avx2 {
+    #[inline(always)]
+    unsafe fn load_from(p: *const f16) -> Self {
+        // SAFETY: 8 readable `f16`s (16 bytes) at `p`; `loadu` has no alignment requirement.
+        Avx2(unsafe { _mm256_cvtph_ps(_mm_loadu_si128(p.cast())) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_from_partial(p: *const f16, n: usize) -> Self {
+        debug_assert!(n < 8);
+        let mut buf = [f16::ZERO; 8];
+        // SAFETY: `n` readable `f16`s at `p`, and `buf` holds 8 > n.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+            Self::load_from(buf.as_ptr())
+        }
+    }
+}
+
+crate::arch::instantiate_float!(f32_rows, f32, Isa::Avx2, Avx2, "avx2,fma");
+crate::arch::instantiate_float!(f16_rows, half::f16, Isa::Avx2, Avx2, "avx2,fma,f16c");
+crate::arch::instantiate_codes!(u8_codes, Isa::Avx2, Avx2, "avx2,fma");

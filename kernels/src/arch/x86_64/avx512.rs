@@ -1,8 +1,12 @@
-//! AVX-512F: 16 lanes per register; the tail is read with a zero-masking load.
+//! AVX-512F: 16 lanes per register; the tail is read with a zero-masking load (f32) or
+//! copied into a zeroed buffer (`u8` codes, `f16`: byte and word masked loads would need
+//! AVX-512BW). Codes widen with `vpmovzxbd` + `vcvtdq2ps`, `f16` converts with `vcvtph2ps`,
+//! all AVX-512F.
 
-use crate::arch::generic::F32Vector;
+use crate::arch::generic::{F32Vector, Load};
 use crate::Isa;
 use core::arch::x86_64::*;
+use half::f16;
 
 /// A `__m512` (16 × f32).
 #[derive(Clone, Copy)]
@@ -60,4 +64,45 @@ impl F32Vector for Avx512 {
     }
 }
 
-crate::arch::instantiate!(Isa::Avx512, Avx512, "avx512f");
+// SAFETY (for both impls below): as for `F32Vector`.
+impl Load<u8> for Avx512 {
+    #[inline(always)]
+    unsafe fn load_from(p: *const u8) -> Self {
+        // SAFETY: 16 readable bytes at `p`; `loadu` has no alignment requirement.
+        Avx512(unsafe { _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128(p.cast()))) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_from_partial(p: *const u8, n: usize) -> Self {
+        debug_assert!(n < 16);
+        let mut buf = [0u8; 16];
+        // SAFETY: `n` readable bytes at `p`, and `buf` holds 16 > n.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+            Self::load_from(buf.as_ptr())
+        }
+    }
+}
+
+impl Load<f16> for Avx512 {
+    #[inline(always)]
+    unsafe fn load_from(p: *const f16) -> Self {
+        // SAFETY: 16 readable `f16`s (32 bytes) at `p`; `loadu` has no alignment requirement.
+        Avx512(unsafe { _mm512_cvtph_ps(_mm256_loadu_si256(p.cast())) })
+    }
+
+    #[inline(always)]
+    unsafe fn load_from_partial(p: *const f16, n: usize) -> Self {
+        debug_assert!(n < 16);
+        let mut buf = [f16::ZERO; 16];
+        // SAFETY: `n` readable `f16`s at `p`, and `buf` holds 16 > n.
+        unsafe {
+            core::ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), n);
+            Self::load_from(buf.as_ptr())
+        }
+    }
+}
+
+crate::arch::instantiate_float!(f32_rows, f32, Isa::Avx512, Avx512, "avx512f");
+crate::arch::instantiate_float!(f16_rows, half::f16, Isa::Avx512, Avx512, "avx512f");
+crate::arch::instantiate_codes!(u8_codes, Isa::Avx512, Avx512, "avx512f");

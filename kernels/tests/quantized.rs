@@ -1,0 +1,491 @@
+//! The quantised-row kernels (`f16` rows, SQ8 `u8` codes) of every instruction set this CPU
+//! can run against the `f64` reference, for every dimension 1..=1100, from aligned and
+//! misaligned starts (codes at odd byte offsets, `f16` rows at every 2-byte offset of a cache
+//! line), on random and adversarial values; one-to-many against one-to-one bit for bit.
+//!
+//! Tolerance: `reference::error_bound(n, Σ|termᵢ|)`, the bound of the `f32` kernels
+//! unchanged. Why it holds: a `u8` code (≤ 255) and an `f16` are both exactly representable in
+//! `f32`, and every kernel converts them exactly (`vcvtdq2ps` of a `u8`, `vcvtph2ps`/`FCVTL`
+//! of an `f16`), so the computation is an `f32` dot product (or L2²) of `f32` values, with the
+//! same roundings as the derivation in `reference::error_bound`: one per product (a 24-bit
+//! weight times an 8-bit code needs 32 bits), one per difference for L2², one per addition.
+//! Small-integer inputs must come out exact, and one-hot inputs catch a skipped or doubled
+//! element exactly.
+//!
+//! Every input buffer has 16 guard elements after its end (NaN weights and NaN halves, code
+//! 255): a kernel that read past a slice and let it count would fail.
+
+use aligned_vec::{AVec, ConstAlign};
+use hnswx_kernels::{f16, reference, select_for, Choice, Element, Error, Isa, Kernels, Metric, Rows};
+use rand_xoshiro::rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
+use std::io::Write;
+use std::sync::Once;
+
+const MAX_DIM: usize = 1100;
+/// Start offsets (query in floats, codes in bytes) from a 64-byte boundary.
+const U8_OFFSETS: [(usize, usize); 5] = [(0, 0), (1, 3), (3, 33), (8, 1), (15, 63)];
+/// Start offsets (query in floats, row in `f16`s, i.e. 2-byte steps) from a 64-byte boundary.
+const F16_OFFSETS: [(usize, usize); 5] = [(0, 0), (1, 3), (3, 8), (8, 1), (15, 31)];
+const GUARD: usize = 16;
+
+/// Reports (once per element and test binary) which instruction sets ran and which were
+/// skipped, on stderr so that it shows without `--nocapture`.
+fn report<E: Element>(name: &str, once: &Once) {
+    once.call_once(|| {
+        let mut line = format!("hnswx-kernels quantised tests, {name} rows:");
+        for isa in Isa::ALL {
+            match isa.availability_for::<E>() {
+                Ok(()) => line += &format!(" {isa}=ran"),
+                Err(why) => line += &format!(" {isa}=skipped ({why})"),
+            }
+        }
+        let _ = writeln!(std::io::stderr(), "{line}");
+    });
+}
+
+fn tables<E: Element>() -> Vec<&'static Kernels<E>> {
+    Isa::ALL
+        .into_iter()
+        .filter_map(|isa| select_for::<E>(Choice::Force(isa)).ok())
+        .collect()
+}
+
+fn u8_kernels() -> Vec<&'static Kernels<u8>> {
+    static ONCE: Once = Once::new();
+    report::<u8>("u8 (SQ8)", &ONCE);
+    tables::<u8>()
+}
+
+fn f16_kernels() -> Vec<&'static Kernels<f16>> {
+    static ONCE: Once = Once::new();
+    report::<f16>("f16", &ONCE);
+    tables::<f16>()
+}
+
+fn unit(rng: &mut Xoshiro256PlusPlus) -> f64 {
+    (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+}
+
+fn sign(rng: &mut Xoshiro256PlusPlus) -> f32 {
+    if rng.next_u32() & 1 == 0 {
+        1.0
+    } else {
+        -1.0
+    }
+}
+
+/// `n` values starting `offset` elements past a 64-byte boundary, with `pad` before and
+/// after (`GUARD` of them after the end).
+struct Buf<T> {
+    data: AVec<T, ConstAlign<64>>,
+    offset: usize,
+    n: usize,
+}
+
+impl<T: Copy> Buf<T> {
+    fn new(n: usize, offset: usize, pad: T, mut gen: impl FnMut() -> T) -> Buf<T> {
+        let data = AVec::from_iter(
+            64,
+            (0..offset + n + GUARD).map(|i| if i < offset || i >= offset + n { pad } else { gen() }),
+        );
+        Buf { data, offset, n }
+    }
+    fn get(&self) -> &[T] {
+        &self.data[self.offset..self.offset + self.n]
+    }
+}
+
+fn weights(n: usize, offset: usize, gen: impl FnMut() -> f32) -> Buf<f32> {
+    Buf::new(n, offset, f32::NAN, gen)
+}
+
+fn codes(n: usize, offset: usize, gen: impl FnMut() -> u8) -> Buf<u8> {
+    Buf::new(n, offset, 255, gen)
+}
+
+fn halves(n: usize, offset: usize, gen: impl FnMut() -> f16) -> Buf<f16> {
+    Buf::new(n, offset, f16::NAN, gen)
+}
+
+type WGen = fn(&mut Xoshiro256PlusPlus) -> f32;
+type CGen = fn(&mut Xoshiro256PlusPlus) -> u8;
+
+/// SQ8 distributions: name, weight generator, code generator.
+const U8_CASES: [(&str, WGen, CGen); 6] = [
+    ("uniform", |r| (unit(r) * 2.0 - 1.0) as f32, |r| r.next_u32() as u8),
+    // Every code 255 and weights up to 1e32: the largest sums (1e32·255·1100 ≈ 2.8e37 <
+    // f32::MAX), the largest widened values.
+    (
+        "all-255, large",
+        |r| sign(r) * (1e28 * 1e4f64.powf(unit(r))) as f32,
+        |_| 255,
+    ),
+    ("zero weights", |_| 0.0, |r| r.next_u32() as u8),
+    ("zero codes", |r| (unit(r) * 2.0 - 1.0) as f32, |_| 0),
+    // Weights from 2^-40 to 2^40 with random signs: heavy cancellation.
+    (
+        "mixed",
+        |r| sign(r) * (2f64.powf(unit(r) * 80.0 - 40.0)) as f32,
+        |r| r.next_u32() as u8,
+    ),
+    // Subnormal weights: products underflow.
+    (
+        "denormal",
+        |r| sign(r) * f32::from_bits(1 + r.next_u32() % 0x007f_ffff),
+        |r| r.next_u32() as u8,
+    ),
+];
+
+type QGen = fn(&mut Xoshiro256PlusPlus) -> f32;
+type HGen = fn(&mut Xoshiro256PlusPlus) -> f16;
+
+/// `f16` distributions: name, query generator, row generator.
+const F16_CASES: [(&str, QGen, HGen); 5] = [
+    (
+        "uniform",
+        |r| (unit(r) * 2.0 - 1.0) as f32,
+        |r| f16::from_f64(unit(r) * 2.0 - 1.0),
+    ),
+    // The largest halves (up to 65504) against queries up to 1e17.
+    (
+        "large",
+        |r| sign(r) * (1e15 * 100f64.powf(unit(r))) as f32,
+        |r| f16::from_f32(sign(r) * 65504f32.powf(unit(r) as f32)),
+    ),
+    // Subnormal halves (below 2^-14) and zeros against subnormal or tiny queries.
+    (
+        "denormal",
+        |r| {
+            if r.next_u32() % 2 == 0 {
+                sign(r) * f32::from_bits(1 + r.next_u32() % 0x007f_ffff)
+            } else {
+                sign(r) * 1e-6
+            }
+        },
+        |r| {
+            if r.next_u32() % 4 == 0 {
+                f16::ZERO
+            } else {
+                f16::from_bits((1 + (r.next_u32() % 0x3ff) as u16) | (r.next_u32() as u16 & 0x8000))
+            }
+        },
+    ),
+    ("zeros", |_| 0.0, |_| f16::ZERO),
+    // Query magnitudes 2^-40..2^40, halves 2^-24..2^15, random signs: heavy cancellation.
+    (
+        "mixed",
+        |r| sign(r) * (2f64.powf(unit(r) * 80.0 - 40.0)) as f32,
+        |r| f16::from_f64(sign(r) as f64 * 2f64.powf(unit(r) * 39.0 - 24.0)),
+    ),
+];
+
+#[track_caller]
+fn check(what: std::fmt::Arguments<'_>, got: f32, want: f64, tol: f64) {
+    assert!(
+        got.is_finite() && (got as f64 - want).abs() <= tol,
+        "{what}: got {got:e}, want {want:e} ± {tol:e}"
+    );
+}
+
+#[test]
+fn dot_f32_u8_matches_the_f64_reference_for_every_dim() {
+    let ks = u8_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5138);
+    for (case, wg, cg) in U8_CASES {
+        for n in 1..=MAX_DIM {
+            for offs in U8_OFFSETS {
+                let w = weights(n, offs.0, || wg(&mut rng));
+                let c = codes(n, offs.1, || cg(&mut rng));
+                let (w, c) = (w.get(), c.get());
+                let want = reference::dot_u8(w, c);
+                let tol = reference::error_bound(n, reference::dot_u8_magnitude(w, c));
+                for k in &ks {
+                    let got = k.dot_f32_u8(w, c);
+                    check(
+                        format_args!("{} dot_f32_u8 [{case}] dim {n} offsets {offs:?}", k.isa()),
+                        got,
+                        want,
+                        tol,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_l2sq_dot_ip_match_the_f64_reference_for_every_dim() {
+    let ks = f16_kernels();
+    let u = f64::powi(2.0, -24);
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0xf16);
+    for (case, qg, hg) in F16_CASES {
+        for n in 1..=MAX_DIM {
+            for offs in F16_OFFSETS {
+                let q = weights(n, offs.0, || qg(&mut rng));
+                let x = halves(n, offs.1, || hg(&mut rng));
+                let (q, x) = (q.get(), x.get());
+                let l2 = reference::l2sq_f16(q, x);
+                let l2_tol = reference::error_bound(n, l2);
+                let dot = reference::dot_f16(q, x);
+                let dot_tol = reference::error_bound(n, reference::dot_f16_magnitude(q, x));
+                // 1 − dot rounds once more, relative to |1 − dot| ≤ 1 + |dot|.
+                let ip_tol = dot_tol + 2.0 * u * (1.0 + dot.abs());
+                for k in &ks {
+                    let isa = k.isa();
+                    let at = |what: &str| format!("{isa} {what} [{case}] dim {n} offsets {offs:?}");
+                    check(format_args!("{}", at("l2sq_f32_f16")), k.l2sq(q, x), l2, l2_tol);
+                    check(format_args!("{}", at("dot_f32_f16")), k.dot(q, x), dot, dot_tol);
+                    let ip = k.distance(Metric::InnerProduct, q, x);
+                    check(format_args!("{}", at("ip")), ip, 1.0 - dot, ip_tol);
+                    let cos = k.distance(Metric::Cosine, q, x);
+                    check(format_args!("{}", at("cosine")), cos, 1.0 - dot, ip_tol);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn small_integer_inputs_are_exact_for_every_dim() {
+    // |wᵢ| ≤ 8 integers, codes ≤ 255, n ≤ 1100: every partial sum is an integer below
+    // 8·255·1100 < 2^24, so any order of f32 additions is exact. Likewise halves ≤ 8 in
+    // magnitude against integer queries for L2² (16²·1100 < 2^24).
+    let (ku, kh) = (u8_kernels(), f16_kernels());
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(7);
+    let int = |r: &mut Xoshiro256PlusPlus| (r.next_u32() % 17) as f32 - 8.0;
+    for n in 1..=MAX_DIM {
+        let (ow, oc) = U8_OFFSETS[n % U8_OFFSETS.len()];
+        let w = weights(n, ow, || int(&mut rng));
+        let c = codes(n, oc, || rng.next_u32() as u8);
+        let (w, c) = (w.get(), c.get());
+        for k in &ku {
+            assert_eq!(
+                k.dot_f32_u8(w, c) as f64,
+                reference::dot_u8(w, c),
+                "{} dot_f32_u8 dim {n}",
+                k.isa()
+            );
+        }
+        let (oq, ox) = F16_OFFSETS[n % F16_OFFSETS.len()];
+        let q = weights(n, oq, || int(&mut rng));
+        let x = halves(n, ox, || f16::from_f32(int(&mut rng)));
+        let (q, x) = (q.get(), x.get());
+        for k in &kh {
+            assert_eq!(
+                k.l2sq(q, x) as f64,
+                reference::l2sq_f16(q, x),
+                "{} l2sq_f32_f16 dim {n}",
+                k.isa()
+            );
+            assert_eq!(
+                k.dot(q, x) as f64,
+                reference::dot_f16(q, x),
+                "{} dot_f32_f16 dim {n}",
+                k.isa()
+            );
+        }
+    }
+}
+
+#[test]
+fn one_hot_inputs_find_every_element_exactly_once() {
+    // A kernel that skips or double-counts any element (a tail bug, an off-by-one in the
+    // unrolled loop, a wrong lane order in the widening) gives a wrong integer here.
+    let (ku, kh) = (u8_kernels(), f16_kernels());
+    let dims: Vec<usize> = (1..=80)
+        .chain([127, 128, 129, 255, 256, 257, 383, 384, 385, 767, 1023, 1100])
+        .collect();
+    for n in dims {
+        let ramp_c: Vec<u8> = (0..n).map(|i| (i % 255) as u8 + 1).collect();
+        let ramp_h: Vec<f16> = (0..n).map(|i| f16::from_f32((i % 2000) as f32 + 1.0)).collect();
+        let mut hot = vec![0.0f32; n];
+        for j in 0..n {
+            hot[j] = 2.0;
+            for k in &ku {
+                assert_eq!(
+                    k.dot_f32_u8(&hot, &ramp_c),
+                    2.0 * ramp_c[j] as f32,
+                    "{} dot_f32_u8 dim {n} index {j}",
+                    k.isa()
+                );
+            }
+            let mut other = vec![f16::ZERO; n];
+            other[j] = f16::ONE;
+            for k in &kh {
+                assert_eq!(
+                    k.dot(&hot, &ramp_h),
+                    2.0 * ramp_h[j].to_f32(),
+                    "{} dot_f32_f16 dim {n} index {j}",
+                    k.isa()
+                );
+                assert_eq!(k.l2sq(&hot, &other), 1.0, "{} l2sq_f32_f16 dim {n} index {j}", k.isa());
+            }
+            hot[j] = 0.0;
+        }
+    }
+}
+
+fn many_dims() -> Vec<usize> {
+    (1..=70).chain([96, 100, 128, 255, 384, 768, 960, 1100]).collect()
+}
+
+#[test]
+fn u8_one_to_many_equals_one_to_one_bit_for_bit() {
+    let ks = u8_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(11);
+    for dim in many_dims() {
+        // Packed, padded to 64 bytes (the index's code rows), and an odd stride.
+        for stride in [dim, dim.div_ceil(64) * 64, dim + 5] {
+            let rows_n = 50;
+            for base_off in [0usize, 3] {
+                let table = codes(rows_n * stride, base_off, || rng.next_u32() as u8);
+                let rows = Rows::new(table.get(), dim, stride).unwrap();
+                let w = weights(dim, 1, || (unit(&mut rng) * 2.0 - 1.0) as f32);
+                let count = (rng.next_u32() % 41) as usize; // 0..=40, repeats allowed
+                let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
+                for k in &ks {
+                    let mut out = vec![f32::NAN; count];
+                    k.dot_f32_u8_many(w.get(), rows, &ids, &mut out);
+                    for (j, &id) in ids.iter().enumerate() {
+                        let one = k.dot_f32_u8(w.get(), rows.row(id as usize).unwrap());
+                        assert_eq!(
+                            out[j].to_bits(),
+                            one.to_bits(),
+                            "{} dot_f32_u8 dim {dim} stride {stride} base +{base_off} row {id}",
+                            k.isa()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn f16_one_to_many_equals_one_to_one_bit_for_bit() {
+    let ks = f16_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(12);
+    for dim in many_dims() {
+        // Packed, padded to 64 bytes (32 halves), and an odd stride.
+        for stride in [dim, dim.div_ceil(32) * 32, dim + 5] {
+            let rows_n = 50;
+            for base_off in [0usize, 3] {
+                let table = halves(rows_n * stride, base_off, || f16::from_f64(unit(&mut rng) * 2.0 - 1.0));
+                let rows = Rows::new(table.get(), dim, stride).unwrap();
+                let q = weights(dim, 1, || (unit(&mut rng) * 2.0 - 1.0) as f32);
+                let count = (rng.next_u32() % 41) as usize;
+                let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
+                for k in &ks {
+                    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+                        let m = k.metric(metric);
+                        let mut out = vec![f32::NAN; count];
+                        m.distances(q.get(), rows, &ids, &mut out);
+                        for (j, &id) in ids.iter().enumerate() {
+                            let one = m.distance(q.get(), rows.row(id as usize).unwrap());
+                            assert_eq!(
+                                out[j].to_bits(),
+                                one.to_bits(),
+                                "{} {metric:?} f16 dim {dim} stride {stride} base +{base_off} row {id}",
+                                k.isa()
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn nan_and_infinite_halves_propagate() {
+    for k in f16_kernels() {
+        for n in [1usize, 3, 4, 5, 7, 8, 9, 15, 16, 17, 33, 64, 100, 1100] {
+            for pos in [0, n / 2, n - 1] {
+                let q = vec![0.5f32; n];
+                let mut x = vec![f16::from_f32(0.25); n];
+                x[pos] = f16::NAN;
+                assert!(k.l2sq(&q, &x).is_nan(), "{} l2sq NaN dim {n} pos {pos}", k.isa());
+                assert!(k.dot(&q, &x).is_nan(), "{} dot NaN dim {n} pos {pos}", k.isa());
+                x[pos] = f16::INFINITY;
+                assert_eq!(k.l2sq(&q, &x), f32::INFINITY, "{} l2sq inf dim {n} pos {pos}", k.isa());
+                assert_eq!(k.dot(&q, &x), f32::INFINITY, "{} dot inf dim {n} pos {pos}", k.isa());
+                x[pos] = f16::NEG_INFINITY;
+                assert_eq!(
+                    k.dot(&q, &x),
+                    f32::NEG_INFINITY,
+                    "{} dot -inf dim {n} pos {pos}",
+                    k.isa()
+                );
+            }
+        }
+    }
+    for k in u8_kernels() {
+        let mut w = vec![1.0f32; 37];
+        w[36] = f32::NAN;
+        assert!(
+            k.dot_f32_u8(&w, &[0; 37]).is_nan(),
+            "{} NaN weight times code 0",
+            k.isa()
+        );
+    }
+}
+
+#[test]
+fn empty_inputs_give_zero() {
+    for k in u8_kernels() {
+        assert_eq!(k.dot_f32_u8(&[], &[]), 0.0);
+        let rows = Rows::new(&[][..], 3, 3).unwrap();
+        k.dot_f32_u8_many(&[0.0; 3], rows, &[], &mut []);
+    }
+    for k in f16_kernels() {
+        assert_eq!(k.l2sq(&[], &[]), 0.0);
+        assert_eq!(k.distance(Metric::InnerProduct, &[], &[]), 1.0);
+    }
+}
+
+#[test]
+fn every_element_forces_each_available_isa_and_rejects_the_others() {
+    fn one<E: Element>() {
+        for isa in Isa::ALL {
+            match (isa.availability_for::<E>(), select_for::<E>(Choice::Force(isa))) {
+                (Ok(()), Ok(k)) => assert_eq!(k.isa(), isa),
+                (Err(reason), Err(e)) => assert_eq!(e, Error::Unsupported { isa, reason }),
+                (a, s) => panic!("{isa}: availability {a:?} but select {:?}", s.map(|k| k.isa())),
+            }
+            // An element never runs where the instruction set itself cannot.
+            if isa.availability().is_err() {
+                assert!(isa.availability_for::<E>().is_err());
+            }
+        }
+        let best = hnswx_kernels::auto_for::<E>();
+        assert_eq!(best.isa(), Isa::detect_for::<E>());
+        assert!(std::ptr::eq(best, hnswx_kernels::auto_for::<E>()));
+        assert!(std::ptr::eq(best, select_for::<E>(Choice::Auto).unwrap()));
+    }
+    one::<f32>();
+    one::<f16>();
+    one::<u8>();
+    // SQ8 codes need nothing beyond the instruction set; f16 on AVX2 also needs F16C.
+    for isa in Isa::ALL {
+        assert_eq!(isa.availability_for::<u8>(), isa.availability());
+    }
+    #[cfg(target_arch = "x86_64")]
+    if Isa::Avx2.is_available() && !std::arch::is_x86_feature_detected!("f16c") {
+        assert_eq!(Isa::Avx2.availability_for::<f16>(), Err("this CPU lacks F16C"));
+    }
+}
+
+#[test]
+#[should_panic(expected = "out of range")]
+fn u8_one_to_many_rejects_an_id_past_the_table() {
+    let codes = [0u8; 8];
+    let rows = Rows::new(&codes[..], 4, 4).unwrap();
+    hnswx_kernels::auto_for::<u8>().dot_f32_u8_many(&[0.0; 4], rows, &[2], &mut [0.0]);
+}
+
+#[test]
+#[should_panic(expected = "different lengths")]
+fn u8_mismatched_lengths_panic() {
+    let _ = hnswx_kernels::auto_for::<u8>().dot_f32_u8(&[1.0, 2.0], &[1]);
+}
