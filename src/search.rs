@@ -73,40 +73,9 @@ impl Index {
         Ok(s.distances)
     }
 
-    /// [`search`](Self::search) returning only labels that `filter` accepts. The search still
-    /// walks through rejected nodes; it stops once it holds `ef` accepted ones and no
-    /// candidate is closer than the worst of them, so a filter that few labels pass makes it
-    /// visit many nodes (all of them, if none pass).
-    ///
-    /// ```
-    /// use hnswx::{Index, Metric, Params};
-    /// let index = Index::new(Params::new(1, Metric::L2), 10).unwrap();
-    /// index.add_batch(&[0, 1, 2, 3], &[0.0, 1.0, 2.0, 3.0]).unwrap();
-    /// let odd = index.search_filtered(&[0.0], 2, 8, |label| label % 2 == 1).unwrap();
-    /// assert_eq!(odd.iter().map(|n| n.label).collect::<Vec<_>>(), [1, 3]);
-    /// ```
-    pub fn search_filtered(
-        &self,
-        query: &[f32],
-        k: usize,
-        ef: usize,
-        filter: impl Fn(u64) -> bool,
-    ) -> Result<Vec<Neighbour>> {
-        let (mut s, start) = self.begin(query, k)?;
-        let Some((ep, d)) = start else {
-            return Ok(Vec::new());
-        };
-        let q = s.query.as_ptr();
-        let ef = self.clamp_ef(k, ef);
-        self.search_layer_filtered(&mut s, q, ep, d, ef, &filter);
-        let mut out = Vec::with_capacity(k.min(s.results.len()));
-        self.emit_filtered(&mut s, k, &mut out);
-        Ok(out)
-    }
-
     /// The `k` best of a filtered search's results into `out`, closest first, leaving out
     /// nodes removed while it ran.
-    fn emit_filtered(&self, s: &mut Scratch, k: usize, out: &mut Vec<Neighbour>) {
+    pub(crate) fn emit_filtered(&self, s: &mut Scratch, k: usize, out: &mut Vec<Neighbour>) {
         let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
         let live = hits.iter().filter(|h| !self.graph.is_removed(h.1)).take(k);
         out.extend(live.map(|&Scored(d, id)| self.neighbour(id, d)));
@@ -130,7 +99,7 @@ impl Index {
     /// The common start of a search: checks `k` and the query, loads the query into a
     /// scratch (distance counter reset) and descends the upper layers. Returns the scratch and
     /// the layer-0 starting node with its distance, or `None` for an empty index.
-    fn begin(&self, query: &[f32], k: usize) -> Result<(ScratchGuard<'_>, Option<(u32, f32)>)> {
+    pub(crate) fn begin(&self, query: &[f32], k: usize) -> Result<(ScratchGuard<'_>, Option<(u32, f32)>)> {
         if k == 0 {
             return Err(Error::ZeroK);
         }
@@ -149,12 +118,12 @@ impl Index {
     /// `ef` raised to `k` and lowered to the number of nodes (at least 1): a pool larger
     /// than the index could never fill, and a huge one would only exhaust memory.
     #[inline]
-    fn clamp_ef(&self, k: usize, ef: usize) -> usize {
+    pub(crate) fn clamp_ef(&self, k: usize, ef: usize) -> usize {
         ef.max(k).min(self.len().max(1))
     }
 
     #[inline]
-    fn neighbour(&self, id: u32, distance: f32) -> Neighbour {
+    pub(crate) fn neighbour(&self, id: u32, distance: f32) -> Neighbour {
         Neighbour {
             label: self.labels[id as usize].load(Ordering::Relaxed),
             distance,
@@ -288,20 +257,20 @@ impl Index {
     }
 
     /// The filtered layer-0 search (two heaps, as in hnswlib): every node may become a
-    /// candidate, only accepted ones become results.
-    fn search_layer_filtered(
+    /// candidate, only live nodes that `accept` (given a node id) become results.
+    pub(crate) fn search_layer_filtered(
         &self,
         s: &mut Scratch,
         q: *const f32,
         ep: u32,
         d: f32,
         ef: usize,
-        filter: &dyn Fn(u64) -> bool,
+        accept: &dyn Fn(u32) -> bool,
     ) {
         s.visited.start(self.capacity());
         s.frontier.clear();
         s.results.clear();
-        let accepted = |id: u32| !self.graph.is_removed(id) && filter(self.labels[id as usize].load(Ordering::Relaxed));
+        let accepted = |id: u32| !self.graph.is_removed(id) && accept(id);
         s.visited.insert(ep);
         s.frontier.push(Reverse(Scored(d, ep)));
         if accepted(ep) {

@@ -267,6 +267,13 @@ impl Graph {
         }
     }
 
+    /// `true` if node `i` is linked and not removed, read in one acquire load (its vector and
+    /// rows are then visible to the caller).
+    #[inline(always)]
+    pub fn is_live_linked(&self, i: u32) -> bool {
+        self.state[i as usize].load(Ordering::Acquire) & (LINKED | REMOVED) == LINKED
+    }
+
     /// `true` if node `i` is marked removed.
     #[inline(always)]
     pub fn is_removed(&self, i: u32) -> bool {
