@@ -152,7 +152,7 @@ impl Index {
 
     /// The candidate list of an insert: `ef_construction`, at least `M`, at most the nodes
     /// there are (a larger pool could never fill).
-    fn construction_ef(&self) -> usize {
+    pub(crate) fn construction_ef(&self) -> usize {
         self.params.ef_construction.max(self.params.m).min(self.len().max(1))
     }
 
