@@ -137,7 +137,12 @@ fn many_threads_search_without_allocating() {
         handles.into_iter().map(|h| h.join().unwrap()).collect()
     });
     let plain: usize = per_thread.iter().map(|p| p.0).sum();
-    assert_eq!(plain, 0, "{plain} allocations in {} searches on {threads} threads", threads * 100);
+    assert_eq!(
+        plain,
+        0,
+        "{plain} allocations in {} searches on {threads} threads",
+        threads * 100
+    );
     assert!(
         per_thread.iter().all(|p| p.1 <= 1),
         "searches holding {threads} scratches at once allocated: {per_thread:?}"
