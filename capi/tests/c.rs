@@ -9,7 +9,8 @@
 //! `libhnswx_c.a` next to it, with no nested `cargo build` (which would wait forever on the
 //! build-directory lock that the running `cargo test` holds).
 //!
-//! Skipped, with a note, only when no C compiler (`$CC`, else `cc`) can be run.
+//! Skipped, with a note, only when no C compiler (`$CC`, else `cc`) for this architecture can
+//! be run (C++: `$CXX`, else `c++`).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -90,7 +91,7 @@ fn compile_and_run(compiler: &str, flags: &[&str], source: &Path, dir: &Path) {
 fn c_example_builds_and_passes() {
     let cc = tool("CC", "cc");
     if !runs(&cc) {
-        println!("note: skipped: no C compiler ({cc}) can be run here");
+        println!("note: skipped: no C compiler ({cc}) for {} can be run here", std::env::consts::ARCH);
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.c");
@@ -102,7 +103,7 @@ fn c_example_builds_and_passes() {
 fn cpp_example_builds_and_passes() {
     let cxx = tool("CXX", "c++");
     if !runs(&cxx) {
-        println!("note: skipped: no C++ compiler ({cxx}) can be run here");
+        println!("note: skipped: no C++ compiler ({cxx}) for {} can be run here", std::env::consts::ARCH);
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.cpp");
