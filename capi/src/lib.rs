@@ -1120,6 +1120,55 @@ mod tests {
     }
 
     #[test]
+    fn adds_and_searches_run_concurrently_on_one_handle() {
+        let p = hnswx_params_default(4, hnswx_metric::L2 as c_int);
+        let mut h = null_mut();
+        // SAFETY: valid pointers.
+        assert_eq!(unsafe { hnswx_new(&p, 4000, &mut h) }, 0);
+        let handle = h as usize;
+        std::thread::scope(|s| {
+            for t in 0..2u64 {
+                s.spawn(move || {
+                    for i in 0..1000u64 {
+                        let label = t * 1000 + i;
+                        let v = [label as f32, (label % 7) as f32, 1.0, 0.5];
+                        let h = handle as *mut hnswx_index;
+                        // SAFETY: a live handle; adds may run concurrently (the header's contract).
+                        let code = unsafe { hnswx_add(h, label, v.as_ptr(), 4) };
+                        assert_eq!(code, 0);
+                    }
+                });
+                s.spawn(move || {
+                    let (mut l, mut found) = ([0u64; 5], 0usize);
+                    for i in 0..1000 {
+                        let q = [i as f32, 1.0, 1.0, 0.5];
+                        // SAFETY: a live handle; searches may run during adds.
+                        let code = unsafe {
+                            hnswx_search(
+                                handle as *const hnswx_index,
+                                q.as_ptr(),
+                                4,
+                                5,
+                                32,
+                                l.as_mut_ptr(),
+                                null_mut(),
+                                &mut found,
+                            )
+                        };
+                        assert_eq!(code, 0);
+                        assert!(found <= 5);
+                    }
+                });
+            }
+        });
+        // SAFETY: the threads are done; the handle is live, then freed once.
+        unsafe {
+            assert_eq!(hnswx_len(h), 2000);
+            hnswx_free(h);
+        }
+    }
+
+    #[test]
     fn version_and_status_names() {
         // SAFETY: static NUL-terminated strings.
         unsafe {

@@ -91,7 +91,10 @@ fn compile_and_run(compiler: &str, flags: &[&str], source: &Path, dir: &Path) {
 fn c_example_builds_and_passes() {
     let cc = tool("CC", "cc");
     if !runs(&cc) {
-        println!("note: skipped: no C compiler ({cc}) for {} can be run here", std::env::consts::ARCH);
+        println!(
+            "note: skipped: no C compiler ({cc}) for {} can be run here",
+            std::env::consts::ARCH
+        );
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.c");
@@ -103,7 +106,10 @@ fn c_example_builds_and_passes() {
 fn cpp_example_builds_and_passes() {
     let cxx = tool("CXX", "c++");
     if !runs(&cxx) {
-        println!("note: skipped: no C++ compiler ({cxx}) for {} can be run here", std::env::consts::ARCH);
+        println!(
+            "note: skipped: no C++ compiler ({cxx}) for {} can be run here",
+            std::env::consts::ARCH
+        );
         return;
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.cpp");

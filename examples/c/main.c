@@ -164,6 +164,8 @@ int main(int argc, char **argv) {
         CHECK(hnswx_search(loaded, q, DIM, K, 64, b, NULL, &fb) == 0);
         CHECK(hnswx_search(mapped, q, DIM, K, 64, c, NULL, &fc) == 0);
         CHECK(fa == fb && fb == fc && memcmp(a, b, sizeof a) == 0 && memcmp(a, c, sizeof a) == 0);
+        /* A mapped index is read-only: full, until reserve copies it into memory. */
+        CHECK(hnswx_add(mapped, N, q, DIM) == HNSWX_STATUS_CAPACITY_EXHAUSTED);
         /* A loaded index is full (capacity = len): reserve, then add. */
         CHECK(hnswx_add(loaded, N, q, DIM) == HNSWX_STATUS_CAPACITY_EXHAUSTED);
         CHECK(hnswx_reserve(loaded, 10) == 0);
