@@ -7,12 +7,15 @@
 //! hnswx plot A.json B.json … -o OUT.svg
 //! hnswx compare A.json B.json … [-o OUT.svg]
 //! hnswx gen --n 100000 --queries 1000 --dim 128 --out-base B.fvecs --out-query Q.fvecs
+//! hnswx serve-bench --base B --query Q --readers 1 --writers 1 --duration 10 [--read-rate Q] \
+//!             [--write-rate W] [--save-every S] [--json R.json] [--svg R.svg]
 //! ```
 
 mod bench;
 mod load;
 mod plot;
 mod report;
+mod serve;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use hnswx::data::{gaussian_mixture, write_fvecs, write_ivecs};
@@ -194,6 +197,65 @@ enum Command {
         reports: Vec<PathBuf>,
         #[arg(short, long)]
         out: Option<PathBuf>,
+    },
+    /// Tail latency under live writes: readers issue single queries (back to back, or open
+    /// loop at --read-rate) on a frozen index, then again while writers add vectors at
+    /// --write-rate; per-second throughput and p50/p99/p99.9/max of both, every result checked.
+    ServeBench {
+        /// Base vectors (.fvecs, .bvecs, .npy): the first --initial fraction is built before
+        /// the run, the rest is added during it.
+        #[arg(long)]
+        base: PathBuf,
+        /// Query vectors, cycled through.
+        #[arg(long)]
+        query: PathBuf,
+        /// Data set name for reports (default: the base file's name without `_base`).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_enum, default_value = "l2")]
+        metric: MetricArg,
+        #[arg(long, default_value_t = 10)]
+        k: usize,
+        #[arg(long, default_value_t = 64)]
+        ef: usize,
+        #[arg(long, default_value_t = 16)]
+        m: usize,
+        #[arg(long, default_value_t = 200)]
+        ef_construction: usize,
+        /// Reader threads.
+        #[arg(long, default_value_t = 1)]
+        readers: usize,
+        /// Writer threads (0: the live phase only adds the saves, if any).
+        #[arg(long, default_value_t = 1)]
+        writers: usize,
+        /// Queries per second over all readers, open loop (latency from the scheduled send
+        /// time); without it readers run back to back.
+        #[arg(long)]
+        read_rate: Option<f64>,
+        /// Vectors added per second over all writers (default: 10% of the frozen read rate).
+        #[arg(long)]
+        write_rate: Option<f64>,
+        /// Seconds per phase (frozen, then live).
+        #[arg(long, default_value_t = 10.0)]
+        duration: f64,
+        /// Fraction of the base built before the run.
+        #[arg(long, default_value_t = 0.5)]
+        initial: f64,
+        /// Save the index every SECS seconds during the live phase.
+        #[arg(long, value_name = "SECS")]
+        save_every: Option<f64>,
+        /// Where --save-every writes (default: a temporary file, removed afterwards).
+        #[arg(long)]
+        save_path: Option<PathBuf>,
+        /// Threads for the initial build.
+        #[arg(long, default_value_t = default_threads())]
+        threads: usize,
+        /// Write the report as JSON.
+        #[arg(long)]
+        json: Option<PathBuf>,
+        /// Draw latency and throughput over time as SVG.
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Write a generated clustered data set (Gaussian mixture) as .fvecs.
     Gen {
@@ -380,6 +442,56 @@ fn run(cli: Cli) -> Result<(), String> {
                 Some(p) => plot::draw(&reports, &p),
                 None => Ok(()),
             }
+        }
+        Command::ServeBench {
+            base,
+            query,
+            name,
+            metric,
+            k,
+            ef,
+            m,
+            ef_construction,
+            readers,
+            writers,
+            read_rate,
+            write_rate,
+            duration,
+            initial,
+            save_every,
+            save_path,
+            threads,
+            json,
+            svg,
+        } => {
+            let spec = serve::Spec {
+                base,
+                query,
+                name,
+                metric: metric.into(),
+                k,
+                ef,
+                m,
+                ef_construction,
+                readers,
+                writers,
+                read_rate,
+                write_rate,
+                duration,
+                initial,
+                save_every,
+                save_path,
+                threads,
+            };
+            let r = serve::run(&spec)?;
+            if let Some(p) = json {
+                let text = serde_json::to_string_pretty(&r).map_err(|e| e.to_string())?;
+                std::fs::write(&p, text + "\n").map_err(|e| format!("{}: {e}", p.display()))?;
+            }
+            if let Some(p) = svg {
+                plot::serve(&r, &p)?;
+            }
+            Ok(())
         }
         Command::Gen {
             n,

@@ -382,3 +382,76 @@ fn build_query_info_and_bench_a_saved_index() {
     std::fs::write(&index, &bytes[..bytes.len() / 2]).unwrap();
     assert!(fails(&["query", s(&index), "--query", s(&q), "--no-verify"]).contains("truncated"));
 }
+
+#[test]
+fn serve_bench_reports_frozen_and_live_phases() {
+    let d = dir("serve");
+    let (b, q) = generated(&d);
+    let (json, svg, saved) = (d.join("serve.json"), d.join("serve.svg"), d.join("during.hnswx"));
+    let table = ok(&[
+        "serve-bench",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q),
+        "--duration",
+        "0.6",
+        "--read-rate",
+        "2000",
+        "--write-rate",
+        "300",
+        "--ef-construction",
+        "64",
+        "--save-every",
+        "0.25",
+        "--save-path",
+        s(&saved),
+        "--json",
+        s(&json),
+        "--svg",
+        s(&svg),
+    ]);
+    assert!(table.contains("| frozen |") && table.contains("| live |"), "{table}");
+    let r = report(&json);
+    assert_eq!(
+        (r["command"].as_str(), r["k"].as_u64()),
+        (Some("serve-bench"), Some(10))
+    );
+    assert_eq!((r["n"].as_u64(), r["initial"].as_u64()), (Some(2000), Some(1000)));
+    assert_eq!(r["write_rate"].as_f64(), Some(300.0));
+    for phase in ["frozen", "live"] {
+        let p = &r[phase];
+        let reads = &p["reads"];
+        assert!(reads["count"].as_u64().unwrap() > 100, "{phase}: {reads}");
+        let (p50, p99, p999, max) = (
+            reads["p50_us"].as_f64().unwrap(),
+            reads["p99_us"].as_f64().unwrap(),
+            reads["p999_us"].as_f64().unwrap(),
+            reads["max_us"].as_f64().unwrap(),
+        );
+        assert!(
+            0.0 < p50 && p50 <= p99 && p99 <= p999 && p999 <= max,
+            "{phase}: {reads}"
+        );
+        assert!(!p["per_second"].as_array().unwrap().is_empty());
+        assert!(p["violations"].is_u64());
+    }
+    // Nothing writes in the frozen phase; the live one adds and saves.
+    assert_eq!(r["frozen"]["writes"]["count"], 0);
+    assert_eq!(r["frozen"]["violations"], 0, "{}", r["frozen"]);
+    let live = &r["live"];
+    assert!(live["writes"]["count"].as_u64().unwrap() > 50, "{live}");
+    assert!(live["len_after"].as_u64().unwrap() > live["len_before"].as_u64().unwrap());
+    assert!(!live["saves"].as_array().unwrap().is_empty());
+    assert!(saved.is_file());
+    // Duplicate or unknown labels must never appear. (A short result during a concurrent
+    // insert is a known core race, reported by the benchmark; see the README.)
+    for e in live["violation_examples"].as_array().unwrap() {
+        assert!(e.as_str().unwrap().contains(" results for k = "), "{e}");
+    }
+    for key in ["p99_ratio", "p999_ratio", "p99_target_met", "no_stall_target_met"] {
+        assert!(!r[key].is_null(), "{key} missing");
+    }
+    assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
+    assert!(fails(&["serve-bench", "--base", s(&b), "--query", s(&q), "--duration", "0"]).contains("--duration"));
+}
