@@ -54,12 +54,24 @@ impl Index {
         let top = unpack_entry(entry).1;
         let (mut ep, mut d) = self.descend(s, q, entry, level.min(top), slot);
         let ef = self.construction_ef();
+        // Neighbours are chosen top-down, but links are written bottom-up: layer 0 first,
+        // so that a search can only reach the node through an upper layer once its layer-0
+        // row is written (else a descent landing on it would find no layer-0 links and
+        // return a single result).
+        let mut upper: Vec<Vec<(f32, u32)>> = Vec::new();
         for layer in (0..=level.min(top)).rev() {
             self.search_layer(s, q, ep, d, ef, layer, slot);
             s.cands.clear();
             s.cands.extend(s.pool.iter());
             (d, ep) = s.cands[0];
             self.select(&s.cands, self.params.m, &mut s.kept);
+            if layer > 0 {
+                upper.push(s.kept.clone());
+            }
+        }
+        self.connect(s, slot, 0);
+        for (layer, kept) in (1..).zip(upper.into_iter().rev()) {
+            s.kept = kept;
             self.connect(s, slot, layer);
         }
         if top_guard.is_some() {
