@@ -161,7 +161,9 @@ impl Index {
         let cells = |v: Vec<u32>| Cells::heap(v.into_iter().map(AtomicU32::new).collect());
         let graph = Graph::from_parts(m, cells(level0), cells(upper), Cells::heap(offsets.into()))
             .map_err(FileError::Corrupt)?;
-        let entry = if count == 0 {
+        // An index whose every element is deleted may have no entry point (we write one so
+        // after consolidating everything away).
+        let entry = if count == 0 || (max_level < 0 && deleted.iter().all(|&d| d)) {
             NO_ENTRY
         } else {
             let level = usize::try_from(max_level).map_err(|_| corrupt("negative top level"))?;

@@ -97,9 +97,12 @@ impl Index {
             // saw it is left).
             unsafe { self.slab.write(slot, &s.query[..self.dim()]) };
             self.labels[slot as usize].store(label, Ordering::Relaxed);
-            // Hidden while it is linked: no search returns it yet.
+            // Hidden while it is linked: no search returns it yet. Counted as a removal, so
+            // a search that started before (on the path that does not check removed bits)
+            // re-checks its results.
             self.hidden.fetch_add(1, Ordering::SeqCst);
             self.graph.set_removed(slot, true);
+            self.removals.fetch_add(1, Ordering::SeqCst);
             slot
         };
         self.insert_node(slot, &mut s);
@@ -171,32 +174,45 @@ impl Index {
             .map_or(1, |t| t.get())
             .min(n.div_ceil(1024).max(1));
         let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        std::thread::scope(|scope| {
-            for _ in 0..threads {
-                scope.spawn(|| {
-                    let mut guard = self.take_scratch();
-                    loop {
-                        let start = next.fetch_add(256, Ordering::Relaxed);
-                        if start >= n {
-                            break;
-                        }
-                        let end = (start + 256).min(n);
-                        for v in start as u32..end as u32 {
-                            if skip[v as usize] == 0 {
-                                for layer in 0..=self.graph.level(v) {
-                                    self.rewire(&mut guard, v, layer, &skip);
+        let rewired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            std::thread::scope(|scope| {
+                for _ in 0..threads {
+                    scope.spawn(|| {
+                        let mut guard = self.take_scratch();
+                        loop {
+                            let start = next.fetch_add(256, Ordering::Relaxed);
+                            if start >= n {
+                                break;
+                            }
+                            let end = (start + 256).min(n);
+                            for v in start as u32..end as u32 {
+                                if skip[v as usize] == 0 {
+                                    for layer in 0..=self.graph.level(v) {
+                                        self.rewire(&mut guard, v, layer, &skip);
+                                    }
                                 }
                             }
+                            let before = done.fetch_add(end - start, Ordering::Relaxed);
+                            if (before + end - start) / 4096 != before / 4096 || before + end - start == n {
+                                let _scope = CallbackScope::enter(self);
+                                progress(before + end - start, n);
+                            }
                         }
-                        let before = done.fetch_add(end - start, Ordering::Relaxed);
-                        if (before + end - start) / 4096 != before / 4096 || before + end - start == n {
-                            let _scope = CallbackScope::enter(self);
-                            progress(before + end - start, n);
-                        }
-                    }
-                });
-            }
-        });
+                    });
+                }
+            });
+        }));
+        if let Err(panic) = rewired {
+            // A panicking progress callback (or a bug): the removed nodes stay pending (not
+            // restorable any more), still counted as hidden; the next consolidation takes
+            // them. Links already rewired around them are fine as they are.
+            let mut slots = self.lock_slots();
+            slots.draining.retain(|s| skip.get(*s as usize) != Some(&GONE));
+            slots.pending.extend(gone.iter().copied());
+            drop(slots);
+            drop(quiet);
+            std::panic::resume_unwind(panic);
+        }
         self.move_entry_off(&skip);
         self.repair_locked();
         // No link leads to a removed node any more and the entry point is live: inserts may
@@ -208,7 +224,7 @@ impl Index {
         self.scratch.wait_for_readers();
         {
             let mut slots = self.lock_slots();
-            slots.draining.retain(|s| skip[*s as usize] != GONE);
+            slots.draining.retain(|s| skip.get(*s as usize) != Some(&GONE));
             slots.free.extend_from_slice(&gone);
         }
         self.hidden.fetch_sub(gone.len(), Ordering::SeqCst);
@@ -306,7 +322,8 @@ impl Index {
     pub fn compact(&mut self) -> Result<()> {
         self.consolidate();
         let used = self.used();
-        let free = std::mem::take(&mut self.lock_slots().free);
+        // Cleared only once nothing can fail any more.
+        let free = self.lock_slots().free.clone();
         let mut is_free = vec![false; used];
         free.iter().for_each(|&f| is_free[f as usize] = true);
         let keep: Vec<u32> = (0..used as u32).filter(|&i| !is_free[i as usize]).collect();
@@ -359,6 +376,7 @@ impl Index {
             |m: &HashMap<u64, u32>| -> HashMap<u64, u32> { m.iter().map(|(&l, &s)| (l, new_id[s as usize])).collect() };
         {
             let slots = &mut *self.lock_slots();
+            slots.free.clear();
             slots.by_label = remap(&slots.by_label);
             slots.removed = remap(&slots.removed);
             slots.pending = slots.pending.iter().map(|&s| new_id[s as usize]).collect();

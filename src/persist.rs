@@ -445,8 +445,9 @@ impl Index {
     /// the search touches them, so opening takes milliseconds whatever the size. The header
     /// and every structural invariant of the graph are checked (the search's memory safety
     /// rests on them); with [`Verify::All`] the section checksums and the vectors are
-    /// checked too, which reads the whole file. A mapped index is read-only: `add` says
-    /// [`Error::CapacityExhausted`](crate::Error::CapacityExhausted), and
+    /// checked too, which reads the whole file. A mapped index does not grow: `add` fills
+    /// only the file's free slots (written to private copy-on-write pages, never to the
+    /// file), then says [`Error::CapacityExhausted`](crate::Error::CapacityExhausted);
     /// [`reserve`](Self::reserve) copies it into memory.
     ///
     /// # Safety
@@ -571,18 +572,33 @@ fn assemble(
         }
     }
     let graph = Graph::from_parts(params.m, level0, upper, offsets).map_err(FileError::Corrupt)?;
+    // Free slots (consolidated away) are outside the graph: nothing may link to them (a
+    // reused slot's row is written while searches run), and they do not count for the entry
+    // point's level.
+    let free = |i: usize| kinds.as_ref().is_some_and(|k| k[i] == SlotKind::Free);
+    if kinds.is_some() {
+        for i in (0..count).filter(|&i| !free(i)) {
+            for layer in 0..=graph.level(i as u32) {
+                let row = graph.row(i as u32, layer);
+                if let Some(j) = (0..crate::graph::count(row)).find(|&j| free(crate::graph::link(row, j) as usize)) {
+                    let to = crate::graph::link(row, j);
+                    return Err(FileError::Corrupt(format!("node {i} links to free slot {to}")));
+                }
+            }
+        }
+    }
     if h.entry == NO_ENTRY {
-        if count != 0 {
+        if (0..count).any(|i| !free(i)) {
             return Err(FileError::Corrupt("no entry point in a non-empty index".into()));
         }
     } else {
         let (e, level) = unpack_entry(h.entry);
-        if e as usize >= count || h.entry >> 32 > MAX_LEVEL as u64 || graph.level(e) != level {
+        if e as usize >= count || h.entry >> 32 > MAX_LEVEL as u64 || graph.level(e) != level || free(e as usize) {
             return Err(FileError::Corrupt(format!(
                 "entry point {e} at level {level} is not a node of that level"
             )));
         }
-        if (0..count as u32).any(|i| graph.level(i) > level) {
+        if (0..count).any(|i| !free(i) && graph.level(i as u32) > level) {
             return Err(FileError::Corrupt("a node sits above the entry point".into()));
         }
     }
@@ -849,6 +865,29 @@ mod tests {
             Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64),
             Err(FileError::Corrupt(_))
         ));
+    }
+
+    /// A live node linking to a free slot would let `add` rewrite a row that searches
+    /// reach: refused, even with every checksum recomputed.
+    #[test]
+    fn links_to_free_slots_are_refused() {
+        let index = small();
+        index.remove(9).unwrap();
+        index.consolidate();
+        let mut bytes = saved(&index, "free-link");
+        let mut h = header(&bytes);
+        assert_eq!(bytes[h.reserved[0] as usize + 9], SlotKind::Free as u8);
+        // Node 0's first layer-0 link now points at slot 9.
+        let at = h.sections[1].offset as usize + 4;
+        bytes[at..at + 4].copy_from_slice(&9u32.to_le_bytes());
+        let s1 = h.sections[1];
+        h.sections[1].checksum = xxhash_rust::xxh3::xxh3_64(&bytes[s1.offset as usize..][..s1.len as usize]);
+        with_header(&mut bytes, &mut h);
+        let r = Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64);
+        assert!(
+            matches!(&r, Err(FileError::Corrupt(why)) if why.contains("free slot")),
+            "{r:?}"
+        );
     }
 
     /// Kinds are checked: an unknown code, or a live label repeated by a restorable one, is

@@ -357,7 +357,9 @@ impl ScratchPool {
     pub fn wait_for_readers(&self) {
         fence(AtomicOrdering::SeqCst);
         let epoch = self.epoch.fetch_add(1, AtomicOrdering::Relaxed) + 1;
-        let mut readers = lock(&self.readers);
+        // Spin on a copy of the list: making a scratch needs the lock, and a reader we wait
+        // for may need a new scratch before it can finish.
+        let readers: Vec<Arc<AtomicU64>> = lock(&self.readers).clone();
         for r in readers.iter() {
             let backoff = crossbeam_utils::Backoff::new();
             loop {
@@ -373,7 +375,8 @@ impl ScratchPool {
                 }
             }
         }
-        readers.retain(|r| Arc::strong_count(r) > 1);
+        drop(readers);
+        lock(&self.readers).retain(|r| Arc::strong_count(r) > 1);
     }
 
     /// Drops every idle scratch (after the index grew, say).

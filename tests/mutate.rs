@@ -327,3 +327,60 @@ fn filters_keep_their_recall_at_every_selectivity() {
     let hits = index.search_in(base.row(2), 10, 64, &set).unwrap();
     assert_eq!(ids(&hits).into_iter().collect::<HashSet<_>>(), HashSet::from([1, 3]));
 }
+
+/// Consolidating the entry point away (and then every node) leaves files that load: free
+/// slots do not count for the entry point's level, and an index of free slots has none.
+#[test]
+fn files_load_after_the_entry_point_and_everything_are_consolidated_away() {
+    let dir = tmp("entry-gone");
+    let (base, _) = mixture(1_500, 0, 8, 9);
+    let index = build_with_room(Params::new(8, Metric::L2).m(4), &base, 10);
+    let top = index.graph_stats().entry.unwrap();
+    index.remove(top.0 as u64).unwrap(); // slot = label here
+    index.consolidate();
+    assert_ne!(index.graph_stats().entry.unwrap().0, top.0);
+    let path = dir.join("a.hnswx");
+    index.save(&path).unwrap();
+    let back = Index::load(&path).unwrap();
+    assert_eq!(back.len(), 1_499);
+    assert!(!ids(&back.search(base.row(top.0 as usize), 5, 32).unwrap()).contains(&(top.0 as u64)));
+    // Everything removed and consolidated: no entry point, every slot free.
+    for l in (0..1_500).filter(|&l| l != top.0 as u64) {
+        index.remove(l).unwrap();
+    }
+    index.consolidate();
+    assert!(index.is_empty());
+    assert!(index.graph_stats().entry.is_none());
+    index.save(&path).unwrap();
+    let back = Index::load(&path).unwrap();
+    assert!(back.is_empty() && back.search(base.row(0), 3, 16).unwrap().is_empty());
+    back.add(5, base.row(5)).unwrap();
+    assert_eq!(back.search(base.row(5), 1, 16).unwrap()[0].label, 5);
+    index.export_hnswlib(dir.join("a.hnswlib")).unwrap();
+    assert!(Index::import_hnswlib(dir.join("a.hnswlib"), Metric::L2)
+        .unwrap()
+        .is_empty());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A progress callback that panics mid-consolidation: the panic reaches the caller, nothing
+/// is freed, the removed labels stay invisible, and the next consolidation finishes the job.
+#[test]
+fn a_panicking_consolidation_leaves_the_index_consistent() {
+    let (base, _) = mixture(9_000, 0, 8, 10);
+    let index = build_with_room(Params::new(8, Metric::L2), &base, 10);
+    for l in (0..9_000).step_by(3) {
+        index.remove(l).unwrap();
+    }
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        index.consolidate_with_progress(|done, _| assert!(done < 4_096, "progress gives up"))
+    }));
+    assert!(r.is_err());
+    let st = index.graph_stats();
+    assert_eq!((st.removed, st.free), (3_000, 0), "{st:?}");
+    assert!(!ids(&index.search(base.row(3), 10, 64).unwrap()).contains(&3));
+    index.add(100_000, &[0.5; 8]).unwrap();
+    assert_eq!(index.consolidate(), 3_000);
+    let st = index.graph_stats();
+    assert!(st.is_healthy() && st.removed == 0 && st.free == 3_000, "{st:?}");
+}

@@ -444,11 +444,9 @@ fn serve_bench_reports_frozen_and_live_phases() {
     assert!(live["len_after"].as_u64().unwrap() > live["len_before"].as_u64().unwrap());
     assert!(!live["saves"].as_array().unwrap().is_empty());
     assert!(saved.is_file());
-    // Duplicate or unknown labels must never appear. (A short result during a concurrent
-    // insert is a known core race, reported by the benchmark; see the README.)
-    for e in live["violation_examples"].as_array().unwrap() {
-        assert!(e.as_str().unwrap().contains(" results for k = "), "{e}");
-    }
+    // No duplicate or unknown label, and no short result (a node is linked on layer 0
+    // before any upper layer, so a search never ends on an unlinked one).
+    assert_eq!(live["violations"], 0, "{}", live["violation_examples"]);
     for key in ["p99_ratio", "p999_ratio", "p99_target_met", "no_stall_target_met"] {
         assert!(!r[key].is_null(), "{key} missing");
     }
