@@ -9,8 +9,7 @@
 //! `walk ≈ ½·ef·Mmax0 / p` against `scan ≈ n·(SCAN_TEST_COST + p)`, with
 //! [`SCAN_TEST_COST`] measured (`examples/filters.rs`: on a 50,000 × 128 set the crossover
 //! fell between 5% and 10% selectivity, where the model puts it at 6%).
-//! - with a predicate, the pass rate is estimated from [`SAMPLE`] nodes spread over the
-//!   index;
+//! - with a predicate, the pass rate is estimated from [`SAMPLE`] slots drawn at random;
 //! - with a [`LabelSet`], it is known.
 //!
 //! Removed nodes are excluded by the same mechanism (they never pass).
@@ -27,7 +26,7 @@ use crate::scratch::{Scored, Scratch};
 /// AVX2), rounded up.
 pub const SCAN_TEST_COST: f64 = 0.1;
 
-/// Nodes sampled to estimate a predicate's pass rate.
+/// Slots drawn to estimate a predicate's pass rate.
 pub const SAMPLE: usize = 256;
 
 /// A set of labels known ahead of the searches that use it (a tenant's documents, an
@@ -148,13 +147,23 @@ impl Index {
         n * (SCAN_TEST_COST + p) < walk
     }
 
-    /// Estimated share of live nodes that `accept` passes, from up to [`SAMPLE`] nodes
-    /// spread evenly over the slots (`None` when no live node was sampled).
+    /// Estimated share of live nodes that `accept` passes, from [`SAMPLE`] slots drawn at
+    /// random (a fixed sequence: evenly spaced ids can alias with filters built on label
+    /// arithmetic); `None` when no live node was drawn.
     fn pass_rate(&self, accept: &dyn Fn(u32) -> bool) -> Option<f64> {
-        let used = self.used();
-        let step = used.div_ceil(SAMPLE).max(1);
+        let used = self.used() as u64;
+        if used == 0 {
+            return None;
+        }
         let (mut seen, mut passed) = (0usize, 0usize);
-        for id in (0..used as u32).step_by(step) {
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        for _ in 0..SAMPLE.min(used as usize * 2) {
+            // splitmix64
+            x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = x;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            let id = ((z ^ (z >> 31)) % used) as u32;
             if self.graph.is_live_linked(id) {
                 seen += 1;
                 passed += usize::from(accept(id));
