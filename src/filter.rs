@@ -79,11 +79,11 @@ impl Index {
 
     /// [`search`](Self::search) returning only labels that `filter` accepts.
     ///
-    /// The pass rate is estimated first (the filter is called on [`SAMPLE`] nodes). Above
-    /// [`EXACT_SCAN_BELOW`] the search walks the graph through rejected nodes and stops
-    /// once it holds `ef` accepted ones and no candidate is closer than the worst of them
-    /// (hnswlib's rule); below, it scans every node with the filter and scores the accepted
-    /// ones exactly (the filter is then called once per node).
+    /// The pass rate is estimated first (the filter is called on [`SAMPLE`] slots). Where
+    /// the cost model (see the module docs) prefers the graph, the search walks it through
+    /// rejected nodes and stops once it holds `ef` accepted ones and no candidate is closer
+    /// than the worst of them (hnswlib's rule); else it scans every node with the filter and
+    /// scores the accepted ones exactly (the filter is then called once per node).
     ///
     /// ```
     /// use hnswx::{Index, Metric, Params};

@@ -11,8 +11,10 @@
  * NULL pointers, lengths that do not fit the dimension and bad parameters are status codes.
  *
  * Thread safety (exactly that of the Rust Index): hnswx_add, hnswx_add_batch, every search,
- * hnswx_save, hnswx_len, hnswx_capacity, hnswx_dim and hnswx_get_stats may be called at the same
- * time from any number of threads on one handle (a save makes adds wait; searches go on).
+ * hnswx_remove, hnswx_restore, hnswx_update, hnswx_consolidate, hnswx_save, hnswx_len,
+ * hnswx_capacity, hnswx_dim and hnswx_get_stats may be called at the same time from any number
+ * of threads on one handle (a save or a consolidation makes adds, updates and removals wait;
+ * searches go on).
  * hnswx_reserve and hnswx_free must not run concurrently with any other call on that handle.
  * Filter callbacks must not throw C++ exceptions or longjmp out of the search.
  *
@@ -454,6 +456,59 @@ int hnswx_load(const char *path,
 int hnswx_open_mmap(const char *path,
                     int verify_all,
                     hnswx_index **out);
+
+/**
+ * Removes `label`: no search returns it from the moment this returns. Its node stays a
+ * waypoint until `hnswx_consolidate`; `hnswx_restore` brings it back until then. May run
+ * concurrently with adds and searches.
+ *
+ * Errors: NULL_POINTER, UNKNOWN_LABEL (not in the index, or removed already).
+ *
+ * # Safety
+ * `index` is NULL or a live handle.
+ */
+int hnswx_remove(hnswx_index *index,
+                 uint64_t label);
+
+/**
+ * Brings back a removed `label` that was not consolidated away yet (a live label is left
+ * as it is).
+ *
+ * Errors: NULL_POINTER, UNKNOWN_LABEL.
+ *
+ * # Safety
+ * `index` is NULL or a live handle.
+ */
+int hnswx_restore(hnswx_index *index,
+                  uint64_t label);
+
+/**
+ * Replaces the vector of `label` (`len` floats, the dimension): linked as a new node, then
+ * swapped in; concurrent searches see the old vector or the new one. Needs a free slot
+ * (room below the capacity, or one freed by `hnswx_consolidate`).
+ *
+ * Errors: as `hnswx_add`, and UNKNOWN_LABEL. On error the index is unchanged.
+ *
+ * # Safety
+ * `index` is NULL or a live handle; `vector` is NULL or points to `len` floats.
+ */
+int hnswx_update(hnswx_index *index,
+                 uint64_t label,
+                 const float *vector,
+                 size_t len);
+
+/**
+ * Rewires the graph around every removed node and frees their slots for reuse; writes how
+ * many it freed to `freed` (which may be NULL). Searches go on meanwhile; adds, updates and
+ * removals wait until it is done.
+ *
+ * Errors: NULL_POINTER.
+ *
+ * # Safety
+ * `index` is NULL or a live handle; `freed` is NULL or writable.
+ */
+int hnswx_consolidate(hnswx_index *index,
+                      size_t *freed);
 
 /**
  * Vectors in the index (0 for NULL).

@@ -838,6 +838,86 @@ pub unsafe extern "C" fn hnswx_open_mmap(path: *const c_char, verify_all: c_int,
     })
 }
 
+/// Removes `label`: no search returns it from the moment this returns. Its node stays a
+/// waypoint until `hnswx_consolidate`; `hnswx_restore` brings it back until then. May run
+/// concurrently with adds and searches.
+///
+/// Errors: NULL_POINTER, UNKNOWN_LABEL (not in the index, or removed already).
+///
+/// # Safety
+/// `index` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn hnswx_remove(index: *mut hnswx_index, label: u64) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle (contract); only shared access is taken.
+        let h = unsafe { obj(index, "index") }?;
+        h.index.remove(label)?;
+        Ok(())
+    })
+}
+
+/// Brings back a removed `label` that was not consolidated away yet (a live label is left
+/// as it is).
+///
+/// Errors: NULL_POINTER, UNKNOWN_LABEL.
+///
+/// # Safety
+/// `index` is NULL or a live handle.
+#[no_mangle]
+pub unsafe extern "C" fn hnswx_restore(index: *mut hnswx_index, label: u64) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle (contract); only shared access is taken.
+        let h = unsafe { obj(index, "index") }?;
+        h.index.restore(label)?;
+        Ok(())
+    })
+}
+
+/// Replaces the vector of `label` (`len` floats, the dimension): linked as a new node, then
+/// swapped in; concurrent searches see the old vector or the new one. Needs a free slot
+/// (room below the capacity, or one freed by `hnswx_consolidate`).
+///
+/// Errors: as `hnswx_add`, and UNKNOWN_LABEL. On error the index is unchanged.
+///
+/// # Safety
+/// `index` is NULL or a live handle; `vector` is NULL or points to `len` floats.
+#[no_mangle]
+pub unsafe extern "C" fn hnswx_update(index: *mut hnswx_index, label: u64, vector: *const f32, len: usize) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle (contract); only shared access is taken.
+        let h = unsafe { obj(index, "index") }?;
+        if vector.is_null() {
+            return Err(Failure::null("vector"));
+        }
+        // SAFETY: `len` readable floats at `vector` (contract).
+        let v = unsafe { slice(vector, len, "vector") }?;
+        h.index.update(label, v)?;
+        Ok(())
+    })
+}
+
+/// Rewires the graph around every removed node and frees their slots for reuse; writes how
+/// many it freed to `freed` (which may be NULL). Searches go on meanwhile; adds, updates and
+/// removals wait until it is done.
+///
+/// Errors: NULL_POINTER.
+///
+/// # Safety
+/// `index` is NULL or a live handle; `freed` is NULL or writable.
+#[no_mangle]
+pub unsafe extern "C" fn hnswx_consolidate(index: *mut hnswx_index, freed: *mut usize) -> c_int {
+    guard(|| {
+        // SAFETY: NULL or a live handle (contract); only shared access is taken.
+        let h = unsafe { obj(index, "index") }?;
+        let n = h.index.consolidate();
+        // SAFETY: NULL or writable (contract).
+        if let Some(out) = unsafe { freed.as_mut() } {
+            *out = n;
+        }
+        Ok(())
+    })
+}
+
 /// Vectors in the index (0 for NULL).
 ///
 /// # Safety

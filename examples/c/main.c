@@ -212,6 +212,25 @@ int main(int argc, char **argv) {
     CHECK(hnswx_load("/nonexistent/dir/x.hnswx", &bad_index) == HNSWX_STATUS_IO);
     CHECK(hnswx_load(NULL, &bad_index) == HNSWX_STATUS_NULL_POINTER);
 
+    /* A living index: remove, restore, consolidate, update. */
+    CHECK(hnswx_remove(index, 37) == HNSWX_STATUS_OK);
+    CHECK(hnswx_remove(index, 37) == HNSWX_STATUS_UNKNOWN_LABEL);
+    CHECK(hnswx_len(index) == N - 1);
+    CHECK(hnswx_search(index, base + 37 * DIM, DIM, K, 64, out, NULL, &found) == 0 && found == K);
+    for (int i = 0; i < (int)found; i++) CHECK(out[i] != 37);
+    CHECK(hnswx_restore(index, 37) == HNSWX_STATUS_OK);
+    CHECK(hnswx_search(index, base + 37 * DIM, DIM, K, 64, out, NULL, &found) == 0 && out[0] == 37);
+    CHECK(hnswx_remove(index, 74) == HNSWX_STATUS_OK);
+    size_t freed = 0;
+    CHECK(hnswx_consolidate(index, &freed) == HNSWX_STATUS_OK && freed == 1);
+    float moved[DIM];
+    for (int i = 0; i < DIM; i++) moved[i] = 9.0f;
+    CHECK(hnswx_update(index, 111, moved, DIM) == HNSWX_STATUS_OK);
+    CHECK(hnswx_search(index, moved, DIM, 1, 16, out, NULL, &found) == 0 && found == 1 && out[0] == 111);
+    CHECK(hnswx_update(index, 74, moved, DIM) == HNSWX_STATUS_UNKNOWN_LABEL);
+    CHECK(hnswx_len(index) == N - 1);
+    CHECK(hnswx_remove(NULL, 1) == HNSWX_STATUS_NULL_POINTER);
+
     hnswx_free(index);
     hnswx_free(NULL);
     remove(path);
