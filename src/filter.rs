@@ -101,8 +101,8 @@ impl Index {
     ) -> Result<Vec<Neighbour>> {
         let label = |id: u32| self.labels[id as usize].load(Ordering::Relaxed);
         let accept = |id: u32| filter(label(id));
-        let scan = self.pass_rate(&accept).is_some_and(|p| self.prefer_scan(p, ef.max(k)));
-        self.filtered(query, k, ef, &accept, scan, &|_| true)
+        let scan = || self.pass_rate(&accept).is_some_and(|p| self.prefer_scan(p, ef.max(k)));
+        self.filtered(query, k, ef, &accept, &scan, &|_| true)
     }
 
     /// [`search_filtered`](Self::search_filtered) always walking the graph (for benchmarks
@@ -115,7 +115,7 @@ impl Index {
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
         let accept = |id: u32| filter(self.labels[id as usize].load(Ordering::Relaxed));
-        self.filtered(query, k, ef, &accept, false, &|_| true)
+        self.filtered(query, k, ef, &accept, &|| false, &|_| true)
     }
 
     /// [`search_filtered`](Self::search_filtered) always scanning exactly (for benchmarks
@@ -127,7 +127,7 @@ impl Index {
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
         let accept = |id: u32| filter(self.labels[id as usize].load(Ordering::Relaxed));
-        self.filtered(query, k, k, &accept, true, &|_| true)
+        self.filtered(query, k, k, &accept, &|| true, &|_| true)
     }
 
     /// [`search`](Self::search) returning only labels of `set`: an exact scan of the set's
@@ -135,9 +135,9 @@ impl Index {
     /// tests each node's bit.
     pub fn search_in(&self, query: &[f32], k: usize, ef: usize, set: &LabelSet) -> Result<Vec<Neighbour>> {
         let p = set.nodes as f64 / self.len().max(1) as f64;
-        let scan = self.prefer_scan(p, ef.max(k));
+        let scan = || self.prefer_scan(p, ef.max(k));
         let keep = |label: u64| set.labels.contains(&label);
-        self.filtered(query, k, ef, &|id| set.has_slot(id), scan, &keep)
+        self.filtered(query, k, ef, &|id| set.has_slot(id), &scan, &keep)
     }
 
     /// `true` if an exact scan is expected to cost less than a graph walk at pass rate `p`.
@@ -172,15 +172,16 @@ impl Index {
         (seen > 0).then(|| passed as f64 / seen as f64)
     }
 
-    /// The shared body: a graph search or an exact scan over the nodes `accept` passes;
-    /// results whose label `keep` refuses are dropped.
+    /// The shared body: a graph search or an exact scan (if `scan()` says so, asked once the
+    /// scratch is held, so that sampling runs as a registered reader) over the nodes
+    /// `accept` passes; results whose label `keep` refuses are dropped.
     fn filtered(
         &self,
         query: &[f32],
         k: usize,
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
-        scan: bool,
+        scan: &dyn Fn() -> bool,
         keep: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
         let (mut s, start) = self.begin(query, k)?;
@@ -188,7 +189,7 @@ impl Index {
             return Ok(Vec::new());
         };
         let q = s.query.as_ptr();
-        if scan {
+        if scan() {
             self.scan(&mut s, q, k, accept);
         } else {
             self.search_layer_filtered(&mut s, q, ep, d, self.clamp_ef(k, ef), accept);
