@@ -45,4 +45,10 @@ fn main() {
             qps[2], qps[0], qps[4]
         );
     }
+    // Whether transparent huge pages back the index (Linux).
+    if let Ok(s) = std::fs::read_to_string("/proc/self/smaps_rollup") {
+        if let Some(line) = s.lines().find(|l| l.starts_with("AnonHugePages")) {
+            println!("{line}");
+        }
+    }
 }

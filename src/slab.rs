@@ -24,36 +24,106 @@ enum SlabOwner {
     Map(#[allow(dead_code)] Arc<MmapMut>),
 }
 
-/// A zeroed, 64-byte-aligned heap allocation, freed on drop. Allocated with
-/// `alloc_zeroed`, so a failed allocation is an error rather than an abort, and pages that
-/// are never written cost nothing.
-struct Zeroed {
-    ptr: NonNull<u8>,
-    layout: Layout,
+/// A zeroed, 64-byte-aligned allocation, freed on drop: a failed allocation is an error
+/// rather than an abort, and pages that are never written cost nothing.
+///
+/// Slabs from [`HUGE_FROM`] up are mapped directly (Linux), aligned to 2 MiB and advised to
+/// use transparent huge pages (`madvise(MADV_HUGEPAGE)`) before any page is touched: a search
+/// touches rows all over the slab, and with 4 KiB pages most of those touches also miss the
+/// TLB. `HNSWX_HUGEPAGES=0` turns this off (for comparisons). Smaller slabs, and other
+/// systems, use the global allocator's `alloc_zeroed`.
+enum Zeroed {
+    Heap {
+        ptr: NonNull<u8>,
+        layout: Layout,
+    },
+    #[cfg(target_os = "linux")]
+    Mapped {
+        ptr: NonNull<u8>,
+        base: *mut libc::c_void,
+        len: usize,
+    },
+}
+
+const HUGE_FROM: usize = 4 << 20;
+#[cfg(target_os = "linux")]
+const HUGE_PAGE: usize = 2 << 20;
+
+/// Whether to ask for huge pages: yes unless `HNSWX_HUGEPAGES=0` (read once).
+#[cfg(target_os = "linux")]
+fn want_huge_pages() -> bool {
+    static WANT: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *WANT.get_or_init(|| std::env::var_os("HNSWX_HUGEPAGES").is_none_or(|v| v != "0"))
 }
 
 impl Zeroed {
     fn new(bytes: usize) -> Option<Zeroed> {
+        #[cfg(target_os = "linux")]
+        if bytes >= HUGE_FROM && want_huge_pages() {
+            let len = bytes.checked_add(HUGE_PAGE)?;
+            // SAFETY: an anonymous private mapping of `len` bytes at an address the kernel
+            // chooses: no existing memory is affected. The kernel zero-fills it.
+            let base = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                    -1,
+                    0,
+                )
+            };
+            if base == libc::MAP_FAILED {
+                return None;
+            }
+            let offset = (HUGE_PAGE - base as usize % HUGE_PAGE) % HUGE_PAGE;
+            // SAFETY: `offset < HUGE_PAGE`, so `base + offset .. + bytes` lies in the mapping.
+            let ptr = unsafe { base.cast::<u8>().add(offset) };
+            // SAFETY: advice on our own mapping, before any page is touched; it changes no
+            // contents (a kernel without THP refuses it, which we ignore).
+            unsafe { libc::madvise(ptr.cast(), bytes, libc::MADV_HUGEPAGE) };
+            return Some(Zeroed::Mapped {
+                ptr: NonNull::new(ptr)?,
+                base,
+                len,
+            });
+        }
         let layout = Layout::from_size_align(bytes.max(SLAB_ALIGN), SLAB_ALIGN).ok()?;
         // SAFETY: the layout's size is at least SLAB_ALIGN > 0.
         let ptr = NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) })?;
-        Some(Zeroed { ptr, layout })
+        Some(Zeroed::Heap { ptr, layout })
+    }
+
+    fn ptr(&self) -> NonNull<u8> {
+        match self {
+            Zeroed::Heap { ptr, .. } => *ptr,
+            #[cfg(target_os = "linux")]
+            Zeroed::Mapped { ptr, .. } => *ptr,
+        }
     }
 }
 
 impl Drop for Zeroed {
     fn drop(&mut self) {
-        // SAFETY: allocated in `new` with this layout, freed once.
-        unsafe { std::alloc::dealloc(self.ptr.as_ptr(), self.layout) }
+        match *self {
+            // SAFETY: allocated in `new` with this layout, freed once.
+            Zeroed::Heap { ptr, layout } => unsafe { std::alloc::dealloc(ptr.as_ptr(), layout) },
+            #[cfg(target_os = "linux")]
+            Zeroed::Mapped { base, len, .. } => {
+                // SAFETY: the mapping made in `new`, unmapped once.
+                unsafe { libc::munmap(base, len) };
+            }
+        }
     }
 }
 
 /// Fixed-capacity row storage written through `&self`.
 ///
 /// Rows are written once, by the thread that owns the slot, before the node is published to
-/// other threads (through a release store that readers acquire); they are never written
-/// again while the slab is shared. That protocol, not the type, prevents data races, so
-/// writing and reading rows are `unsafe`.
+/// other threads (through a release store that readers acquire); they are not written again
+/// while any reader can reach them (a slot is reused only after a consolidation's grace
+/// period). That protocol, not the type, prevents data races, so writing and reading rows
+/// are `unsafe`.
 pub struct Slab {
     /// Owns the memory; never touched after construction except to be dropped, so the
     /// pointer below stays the one way in.
@@ -80,7 +150,7 @@ impl Slab {
             return None;
         }
         let buf = Zeroed::new(floats * 4)?;
-        let ptr = buf.ptr.cast::<f32>();
+        let ptr = buf.ptr().cast::<f32>();
         Some(Slab {
             _owner: SlabOwner::Heap(buf),
             ptr,
