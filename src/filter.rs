@@ -99,8 +99,7 @@ impl Index {
         ef: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
-        let label = |id: u32| self.labels[id as usize].load(Ordering::Relaxed);
-        let accept = |id: u32| filter(label(id));
+        let accept = self.by_label(&filter);
         let scan = || self.pass_rate(&accept).is_some_and(|p| self.prefer_scan(p, ef.max(k)));
         self.filtered(query, k, ef, &accept, &scan, &|_| true)
     }
@@ -114,8 +113,7 @@ impl Index {
         ef: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
-        let accept = |id: u32| filter(self.labels[id as usize].load(Ordering::Relaxed));
-        self.filtered(query, k, ef, &accept, &|| false, &|_| true)
+        self.filtered(query, k, ef, &self.by_label(&filter), &|| false, &|_| true)
     }
 
     /// [`search_filtered`](Self::search_filtered) always scanning exactly (for benchmarks
@@ -126,8 +124,7 @@ impl Index {
         k: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
-        let accept = |id: u32| filter(self.labels[id as usize].load(Ordering::Relaxed));
-        self.filtered(query, k, k, &accept, &|| true, &|_| true)
+        self.filtered(query, k, k, &self.by_label(&filter), &|| true, &|_| true)
     }
 
     /// [`search`](Self::search) returning only labels of `set`: an exact scan of the set's
@@ -138,6 +135,11 @@ impl Index {
         let scan = || self.prefer_scan(p, ef.max(k));
         let keep = |label: u64| set.labels.contains(&label);
         self.filtered(query, k, ef, &|id| set.has_slot(id), &scan, &keep)
+    }
+
+    /// A label filter as a node predicate.
+    fn by_label<'a>(&'a self, filter: &'a impl Fn(u64) -> bool) -> impl Fn(u32) -> bool + 'a {
+        move |id| filter(self.labels[id as usize].load(Ordering::Relaxed))
     }
 
     /// `true` if an exact scan is expected to cost less than a graph walk at pass rate `p`.

@@ -194,9 +194,14 @@ pub(crate) fn draw_levels(rng: &mut Xoshiro256PlusPlus, ml: f64, n: usize, out: 
 }
 
 impl Slots {
+    /// Slots outside the graph: free, or to be freed when a grace period ends.
+    pub(crate) fn outside(&self) -> impl Iterator<Item = u32> + '_ {
+        self.free.iter().chain(&self.draining).copied()
+    }
+
     /// What each of the slots `0..labels.len()` holds, for a file. Caller: claims paused.
     pub(crate) fn kinds(&self, graph: &Graph, labels: &[AtomicU64]) -> Vec<SlotKind> {
-        let free: HashSet<u32> = self.free.iter().chain(&self.draining).copied().collect();
+        let free: HashSet<u32> = self.outside().collect();
         (0..labels.len() as u32)
             .map(|slot| {
                 let label = labels[slot as usize].load(Ordering::Relaxed);
@@ -216,7 +221,7 @@ impl Slots {
 }
 
 /// `Error::OutOfMemory` for a slab of `capacity` rows of `dim` components.
-fn slab_oom(dim: usize, capacity: usize) -> Error {
+pub(crate) fn slab_oom(dim: usize, capacity: usize) -> Error {
     Error::OutOfMemory {
         what: "vector slab",
         bytes: padded_stride(dim).saturating_mul(capacity).saturating_mul(4),
@@ -224,7 +229,7 @@ fn slab_oom(dim: usize, capacity: usize) -> Error {
 }
 
 /// `n` zeroed labels, or `Error::OutOfMemory`.
-fn zeroed_labels(n: usize) -> Result<Cells<AtomicU64>> {
+pub(crate) fn zeroed_labels(n: usize) -> Result<Cells<AtomicU64>> {
     // SAFETY: zero bytes are a valid AtomicU64.
     unsafe { Cells::zeroed(n) }.ok_or(Error::OutOfMemory {
         what: "labels",
@@ -307,10 +312,16 @@ impl Index {
     /// Bounds the scratches the pool keeps beyond its lock-free slots so that their visited
     /// arrays (2 bytes per slot each) hold at most as much memory as the vectors, or 64 MiB.
     fn with_scratch_limit(self) -> Index {
+        self.set_scratch_limit();
+        self
+    }
+
+    /// [`with_scratch_limit`](Self::with_scratch_limit) for the current capacity (after it
+    /// changed).
+    pub(crate) fn set_scratch_limit(&self) {
         let budget = self.slab.bytes().max(64 << 20);
         let per_scratch = 2 * self.capacity() + 4 * self.slab.stride() + 4096;
         self.scratch.set_overflow_limit((budget / per_scratch).max(64));
-        self
     }
 
     /// An index from loaded, already checked parts (capacity = `labels.len()`). `kinds`:
@@ -479,9 +490,7 @@ impl Index {
         self.graph = graph;
         self.labels = labels;
         self.scratch.clear();
-        let budget = self.slab.bytes().max(64 << 20);
-        let per_scratch = 2 * self.capacity() + 4 * self.slab.stride() + 4096;
-        self.scratch.set_overflow_limit((budget / per_scratch).max(64));
+        self.set_scratch_limit();
         Ok(())
     }
 

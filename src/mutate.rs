@@ -19,14 +19,13 @@
 //!   shrinks every table to them.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
 use crate::graph::{count, link, set_links, Graph};
-use crate::index::{pack_entry, unpack_entry, CallbackScope, Index, NO_ENTRY};
+use crate::index::{pack_entry, slab_oom, unpack_entry, zeroed_labels, CallbackScope, Index, NO_ENTRY};
 use crate::scratch::Scratch;
 use crate::slab::Slab;
-use crate::storage::Cells;
 
 impl Index {
     /// Removes `label`: from the moment this returns no search returns it (searches already
@@ -158,9 +157,7 @@ impl Index {
             // Every restorable node is pending, so gone now.
             slots.removed.clear();
             slots.draining.extend_from_slice(&gone);
-            let mut free = slots.free.clone();
-            free.extend_from_slice(&slots.draining);
-            (gone, free)
+            (gone, slots.outside().collect::<Vec<u32>>())
         };
         if gone.is_empty() {
             return 0;
@@ -333,16 +330,9 @@ impl Index {
         }
         let levels: Vec<u8> = keep.iter().map(|&i| self.graph.level(i) as u8).collect();
         let cap = keep.len();
-        let slab = Slab::new(self.dim(), cap).ok_or(Error::OutOfMemory {
-            what: "vector slab",
-            bytes: self.slab.stride().saturating_mul(cap).saturating_mul(4),
-        })?;
+        let slab = Slab::new(self.dim(), cap).ok_or_else(|| slab_oom(self.dim(), cap))?;
         let graph = Graph::new(self.params.m, &levels)?;
-        // SAFETY: zero bytes are a valid AtomicU64.
-        let labels: Cells<AtomicU64> = unsafe { Cells::zeroed(cap) }.ok_or(Error::OutOfMemory {
-            what: "labels",
-            bytes: 8 * cap,
-        })?;
+        let labels = zeroed_labels(cap)?;
         let mut slab = slab;
         let stride = self.slab.stride();
         let rows = slab.as_mut_slice(cap);
@@ -387,6 +377,7 @@ impl Index {
         *self.used.get_mut() = cap;
         *self.entry.get_mut() = entry;
         self.scratch.clear();
+        self.set_scratch_limit();
         Ok(())
     }
 }

@@ -53,7 +53,7 @@ impl Index {
         let is_free: Vec<bool> = {
             let slots = self.lock_slots();
             let mut f = vec![false; n];
-            for &s in slots.free.iter().chain(&slots.draining) {
+            for s in slots.outside() {
                 if (s as usize) < n {
                     f[s as usize] = true;
                 }
