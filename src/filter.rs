@@ -187,17 +187,19 @@ impl Index {
         keep: &dyn Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
         let (mut s, start) = self.begin(query, k)?;
-        let Some((ep, d)) = start else {
+        let Some((ep, _)) = start else {
             return Ok(Vec::new());
         };
         let q = s.query.as_ptr();
         if scan() {
             self.scan(&mut s, q, k, accept);
+            // The scan scored the exact rows: nothing to re-score.
+            s.nav_on = false;
         } else {
-            self.search_layer_filtered(&mut s, q, ep, d, self.clamp_ef(k, ef), accept);
+            self.search_layer_filtered(&mut s, q, ep, self.clamp_ef(k, ef), accept);
         }
         let mut out = Vec::with_capacity(k.min(s.results.len()));
-        self.emit_filtered(&mut s, usize::MAX, &mut out);
+        self.emit_filtered(&mut s, q, usize::MAX, usize::MAX, &mut out);
         out.retain(|n| keep(n.label));
         out.truncate(k);
         Ok(out)

@@ -192,7 +192,7 @@ impl Index {
         // hnswlib's level generator is not ours: new nodes draw from our seed's stream, as
         // if the imported nodes had drawn theirs from it.
         let rng = crate::persist::level_rng_after(params.seed_value(), count as u64);
-        Ok(Index::from_parts(
+        Index::from_parts(
             params,
             slab,
             graph,
@@ -202,7 +202,8 @@ impl Index {
             entry,
             rng,
             count,
-        ))
+        )
+        .map_err(|e| FileError::Corrupt(format!("cannot hold the index: {e}")))
     }
 
     /// Writes the index in hnswlib's format, for `hnswlib.Index(space, dim).load_index(path)`

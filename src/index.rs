@@ -9,6 +9,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
+use crate::codes::{Codes, Quantization};
 use crate::error::{Error, Result};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::params::Params;
@@ -142,6 +143,8 @@ pub struct Index {
     pub(crate) params: Params,
     pub(crate) kernel: MetricKernel,
     pub(crate) slab: Slab,
+    /// The SQ8 codes the graph is walked on (`Quantization::Sq8`), else `None`.
+    pub(crate) codes: Option<Codes>,
     pub(crate) graph: Graph,
     /// Label of each slot, written before the slot is published.
     pub(crate) labels: Cells<AtomicU64>,
@@ -228,6 +231,23 @@ pub(crate) fn slab_oom(dim: usize, capacity: usize) -> Error {
     }
 }
 
+/// The code table an index with `params` needs for `capacity` slots (`None` without
+/// quantisation), or `Error::OutOfMemory`.
+pub(crate) fn new_codes(params: &Params, capacity: usize) -> Result<Option<Codes>> {
+    match params.quantization {
+        Quantization::None => Ok(None),
+        Quantization::Sq8 => {
+            let kernels = hnswx_kernels::select_for::<u8>(params.kernel)?;
+            Codes::new(params.dim, params.metric, capacity, kernels)
+                .map(Some)
+                .ok_or(Error::OutOfMemory {
+                    what: "code table",
+                    bytes: params.dim.saturating_add(20).saturating_mul(capacity),
+                })
+        }
+    }
+}
+
 /// `n` zeroed labels, or `Error::OutOfMemory`.
 pub(crate) fn zeroed_labels(n: usize) -> Result<Cells<AtomicU64>> {
     // SAFETY: zero bytes are a valid AtomicU64.
@@ -280,6 +300,7 @@ impl Index {
         let kernel = hnswx_kernels::select(params.kernel)?.metric(params.metric);
         // The largest table first, so an impossible capacity fails before any other work.
         let slab = Slab::new(params.dim, capacity).ok_or_else(|| slab_oom(params.dim, capacity))?;
+        let codes = new_codes(&params, capacity)?;
         let mut rng = Xoshiro256PlusPlus::seed_from_u64(params.seed);
         let mut levels = Vec::new();
         try_draw_levels(&mut rng, params.level_multiplier(), capacity, &mut levels)?;
@@ -288,6 +309,7 @@ impl Index {
         Ok(Index {
             kernel,
             slab,
+            codes,
             graph,
             labels: zeroed_labels(capacity)?,
             used: AtomicUsize::new(0),
@@ -339,10 +361,11 @@ impl Index {
         entry: u64,
         rng: Xoshiro256PlusPlus,
         levels_drawn: usize,
-    ) -> Index {
+    ) -> std::result::Result<Index, Error> {
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
         let kernel = hnswx_kernels::auto().metric(params.metric);
         let used = labels.len();
+        let codes = new_codes(&params, used)?;
         let kinds = kinds.filter(|k| k.iter().any(|&k| k != SlotKind::Live));
         let (mut live, mut hidden) = (used, 0);
         let slots = match (kinds, by_label) {
@@ -377,9 +400,10 @@ impl Index {
                 OnceLock::from(Mutex::new(slots))
             }
         };
-        Index {
+        Ok(Index {
             kernel,
             slab,
+            codes,
             graph,
             used: AtomicUsize::new(used),
             live: AtomicUsize::new(live),
@@ -397,7 +421,7 @@ impl Index {
             scratch: ScratchPool::new(2 * threads + 2),
             params,
         }
-        .with_scratch_limit()
+        .with_scratch_limit())
     }
 
     /// Levels drawn from the seed's stream so far.
@@ -470,6 +494,13 @@ impl Index {
             return Ok(());
         };
         let slab = self.slab.resized(cap).ok_or_else(|| slab_oom(self.dim(), cap))?;
+        let codes = match &self.codes {
+            Some(c) => Some(c.resized(cap).ok_or(Error::OutOfMemory {
+                what: "code table",
+                bytes: c.stride().saturating_mul(cap),
+            })?),
+            None => None,
+        };
         let mut levels = Vec::new();
         levels.try_reserve_exact(cap).map_err(|_| Error::OutOfMemory {
             what: "levels",
@@ -487,6 +518,7 @@ impl Index {
         *self.level_rng.get_mut().unwrap_or_else(|e| e.into_inner()) = rng;
         self.levels_drawn += cap - old;
         self.slab = slab;
+        self.codes = codes;
         self.graph = graph;
         self.labels = labels;
         self.scratch.clear();
@@ -580,7 +612,8 @@ impl Index {
     /// at its allocated size), for the full capacity.
     pub fn memory_bytes(&self) -> usize {
         let map = self.lock_slots().by_label.capacity() * (8 + 4 + 1);
-        self.slab.bytes() + self.graph.bytes() + self.labels.len() * 8 + map
+        let codes = self.codes.as_ref().map_or(0, |c| c.bytes());
+        self.slab.bytes() + codes + self.graph.bytes() + self.labels.len() * 8 + map
     }
 
     /// Adds `vector` under `label`. Safe to call from many threads at once, and while other
@@ -607,13 +640,18 @@ impl Index {
             // SAFETY: `slot` was just claimed: no other thread knows it (a reused slot is
             // unreachable and no reader that saw it is left), so nobody reads or writes its
             // row until it is published by `insert_node`.
-            unsafe { self.slab.write(slot, &s.query[..self.dim()]) };
+            unsafe {
+                self.slab.write(slot, &s.query[..self.dim()]);
+                self.write_code(slot);
+            }
             self.labels[slot as usize].store(label, Ordering::Relaxed);
             self.bind_label(&mut slots, label, slot);
             slot
         };
         self.insert_node(slot, &mut s);
+        drop(s);
         self.unrepaired.fetch_add(1, Ordering::Relaxed);
+        self.auto_train(&[], &[]);
         Ok(())
     }
 
@@ -670,6 +708,9 @@ impl Index {
                 Vec::new()
             }
         };
+        // An untrained quantiser that this batch brings to enough rows trains first (on the
+        // batch too), so the batch is linked walking codes.
+        self.auto_train(vectors, &scale);
         let claimed = {
             let mut slots = self.lock_slots_for_claim();
             if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {
@@ -703,7 +744,10 @@ impl Index {
                 // SAFETY: the claimed slots are unknown to other threads until `insert_node`
                 // publishes them (a reused one is unreachable, and no reader that saw it is
                 // left).
-                unsafe { self.slab.write(slot, v) };
+                unsafe {
+                    self.slab.write(slot, v);
+                    self.write_code(slot);
+                }
                 self.labels[slot as usize].store(label, Ordering::Relaxed);
                 self.bind_label(&mut slots, label, slot);
             }

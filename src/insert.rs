@@ -52,7 +52,8 @@ impl Index {
             }
         }
         let top = unpack_entry(entry).1;
-        let (mut ep, mut d) = self.descend(s, q, entry, level.min(top), slot);
+        self.prepare_nav(s, q);
+        let (mut ep, _) = self.descend(s, q, entry, level.min(top), slot);
         let ef = self.construction_ef();
         // Neighbours are chosen top-down, but links are written bottom-up: layer 0 first,
         // so that a search can only reach the node through an upper layer once its layer-0
@@ -60,10 +61,14 @@ impl Index {
         // return a single result).
         let mut upper: Vec<Vec<(f32, u32)>> = Vec::new();
         for layer in (0..=level.min(top)).rev() {
-            self.search_layer(s, q, ep, d, ef, layer, slot);
+            self.search_layer(s, q, ep, ef, layer, slot);
             s.cands.clear();
             s.cands.extend(s.pool.iter());
-            (d, ep) = s.cands[0];
+            if s.nav_on {
+                // Walked on codes: the heuristic gets exact distances.
+                self.rerank(s, q);
+            }
+            ep = s.cands[0].1;
             self.select(&s.cands, self.params.m, &mut s.kept);
             if layer > 0 {
                 upper.push(s.kept.clone());
@@ -132,8 +137,9 @@ impl Index {
             }
             for &u in &lost {
                 let q = self.slab.row_ptr(u);
-                let (ep, d) = self.descend(s, q, entry, 0, u);
-                self.search_layer(s, q, ep, d, self.construction_ef(), 0, u);
+                self.prepare_nav(s, q);
+                let (ep, _) = self.descend(s, q, entry, 0, u);
+                self.search_layer(s, q, ep, self.construction_ef(), 0, u);
                 s.cands.clear();
                 s.cands.extend(s.pool.iter());
                 let linked = s.cands.iter().any(|&(_, c)| {

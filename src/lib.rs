@@ -29,6 +29,7 @@
 
 mod brute;
 mod build_info;
+mod codes;
 pub mod data;
 mod error;
 mod filter;
@@ -47,6 +48,7 @@ mod storage;
 
 pub use brute::BruteForce;
 pub use build_info::{build_info, BuildInfo};
+pub use codes::{Quantization, AUTO_TRAIN_ROWS};
 pub use error::{Error, Result};
 pub use filter::{LabelSet, SAMPLE, SCAN_TEST_COST};
 pub use hnswx_kernels as kernels;

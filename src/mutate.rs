@@ -94,7 +94,10 @@ impl Index {
             // SAFETY: `slot` was just claimed: no other thread reads or writes its row until
             // `insert_node` publishes it (a reused slot is unreachable, and no reader that
             // saw it is left).
-            unsafe { self.slab.write(slot, &s.query[..self.dim()]) };
+            unsafe {
+                self.slab.write(slot, &s.query[..self.dim()]);
+                self.write_code(slot);
+            }
             self.labels[slot as usize].store(label, Ordering::Relaxed);
             // Hidden while it is linked: no search returns it yet. Counted as a removal, so
             // a search that started before (on the path that does not check removed bits)
@@ -246,9 +249,10 @@ impl Index {
             let entry = self.entry.load(Ordering::Acquire);
             let top = unpack_entry(entry).1;
             if entry != NO_ENTRY && unpack_entry(entry).0 != v && top >= layer {
-                let (ep, d) = self.descend(s, q, entry, layer, v);
+                self.prepare_nav(s, q);
+                let (ep, _) = self.descend(s, q, entry, layer, v);
                 if ep != v {
-                    self.search_layer(s, q, ep, d, self.construction_ef(), layer, v);
+                    self.search_layer(s, q, ep, self.construction_ef(), layer, v);
                     found.extend(s.pool.iter().filter(|&(_, id)| skip[id as usize] == 0 && id != v));
                 }
             }
@@ -371,7 +375,20 @@ impl Index {
             slots.removed = remap(&slots.removed);
             slots.pending = slots.pending.iter().map(|&s| new_id[s as usize]).collect();
         }
+        let codes = match &self.codes {
+            Some(old) => {
+                let codes = crate::index::new_codes(&self.params, cap)?.expect("params have codes");
+                if let Some(q) = old.trained() {
+                    // SAFETY: a new table nobody else can see yet; rows `0..cap` of the new
+                    // slab are written.
+                    unsafe { codes.install(q.clone(), &slab, cap) };
+                }
+                Some(codes)
+            }
+            None => None,
+        };
         self.slab = slab;
+        self.codes = codes;
         self.graph = graph;
         self.labels = labels;
         *self.used.get_mut() = cap;

@@ -1,5 +1,6 @@
 //! Construction parameters.
 
+use crate::codes::Quantization;
 use crate::error::{Error, Result};
 use hnswx_kernels::{Choice, Metric};
 
@@ -19,6 +20,7 @@ pub struct Params {
     pub(crate) ef_construction: usize,
     pub(crate) seed: u64,
     pub(crate) kernel: Choice,
+    pub(crate) quantization: Quantization,
 }
 
 /// Largest `M` accepted: a layer-0 row then holds 4096 links (16 KiB), far past any useful
@@ -39,6 +41,7 @@ impl Params {
             ef_construction: 200,
             seed: 0,
             kernel: Choice::Auto,
+            quantization: Quantization::None,
         }
     }
 
@@ -66,6 +69,28 @@ impl Params {
     pub fn kernel(mut self, choice: Choice) -> Self {
         self.kernel = choice;
         self
+    }
+
+    /// How the graph is walked: [`Quantization::None`] (the default) walks the exact `f32`
+    /// rows; [`Quantization::Sq8`] also keeps an 8-bit code per component (a quarter of the
+    /// bytes), walks those and re-scores the final candidates with the exact rows, so
+    /// results carry exact distances (see [`Index::search_with`](crate::Index::search_with)
+    /// for the rerank count).
+    ///
+    /// The SQ8 quantiser (per-dimension offset and scale) is trained from the data: by
+    /// [`Index::train`](crate::Index::train), or automatically from the vectors in the index
+    /// once it holds [`AUTO_TRAIN_ROWS`](crate::AUTO_TRAIN_ROWS) (an `add_batch` that gets
+    /// there trains first, on the old rows and its own). Until then searches walk the exact
+    /// rows. Components outside the trained range are clamped to it in the codes (the walk
+    /// sees them at the range's end; the rerank sees the true value).
+    pub fn quantization(mut self, q: Quantization) -> Self {
+        self.quantization = q;
+        self
+    }
+
+    /// The quantisation (see [`quantization`](Self::quantization)).
+    pub fn quantization_kind(&self) -> Quantization {
+        self.quantization
     }
 
     /// The dimension.

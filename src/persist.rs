@@ -12,10 +12,15 @@
 //! | upper | `offsets[count] × (1 + M)` u32: upper-layer rows |
 //! | labels | `count` u64 |
 //! | kinds (version 2) | `count` u8: per slot live 0, removed 1 (restorable), hidden 2 (removed, not restorable), free 3 |
+//! | quantiser (version 3) | u32 quantisation (0 none, 1 SQ8), u32 trained (0/1), if trained `dim` f32 offsets and `dim` f32 scales, then the xxh3 (u64) of the bytes before it |
 //!
 //! Bytes between sections must be zero. The kinds section is described by the header's
-//! first three reserved words (offset, length, xxh3); version-1 files (all zero there, no
-//! kinds) still load, every slot live.
+//! first three reserved words (offset, length, xxh3), the quantiser section by the fourth
+//! (its offset); version-1 files (all zero there, no kinds) still load, every slot live.
+//! Version 3 is written only by an index with codes (others write version 2, which older
+//! builds read). The codes themselves are not stored: loading recomputes them from the
+//! vectors and the quantiser (deterministic, O(n·dim)), so a mapped index holds its codes
+//! in memory.
 //!
 //! [`Index::save`] writes a temporary file in the same folder, syncs it, renames it over the
 //! target and syncs the folder: a crash leaves either the old file or the new one.
@@ -33,6 +38,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
+use crate::codes::{Quantization, Sq8};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::index::{unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
@@ -42,8 +48,9 @@ use hnswx_kernels::Metric;
 
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"HNSWXIDX";
-/// The format version this build writes (it reads this one and version 1).
-pub const FORMAT_VERSION: u32 = 2;
+/// The newest format version this build writes (it reads versions 1 to this one): version
+/// 3 for an index with codes, else version 2.
+pub const FORMAT_VERSION: u32 = 3;
 const ENDIAN_MARK: u32 = 0x0102_0304;
 /// Checksums are compared, except in fuzzing builds (`--cfg fuzzing`, set by cargo-fuzz),
 /// where skipping them lets the fuzzer reach the structural checks behind them.
@@ -294,13 +301,22 @@ impl Index {
         };
         w.put(&kinds)?;
         let sums5 = w.finish()?;
+        let quant_at = match &self.codes {
+            Some(codes) => {
+                let at = w.written;
+                w.put(&quantizer_block(self.params.quantization, codes.trained()))?;
+                w.finish()?;
+                at
+            }
+            None => 0,
+        };
         for (i, sum) in [sums0, sums1, sums2, sums3, sums4].into_iter().enumerate() {
             sections[i].len = lens[i];
             sections[i].checksum = sum;
         }
         let mut h = Header {
             magic: MAGIC,
-            version: FORMAT_VERSION,
+            version: if self.codes.is_some() { 3 } else { 2 },
             endian: ENDIAN_MARK,
             header_len: HEADER_LEN as u32,
             metric: metric_code(self.params.metric),
@@ -316,7 +332,7 @@ impl Index {
             entry: self.entry.load(Ordering::Acquire),
             file_len: w.written,
             sections,
-            reserved: [kinds_at, count as u64, sums5, 0],
+            reserved: [kinds_at, count as u64, sums5, quant_at],
             checksum: 0,
         };
         h.checksum = header_checksum(&h);
@@ -419,6 +435,25 @@ impl Index {
             skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
             kinds = Some(slot_kinds(&k)?);
         }
+        let mut quant = None;
+        if h.version >= 3 {
+            if h.reserved[3] != at || len < at + 16 {
+                return Err(FileError::Corrupt("section quantiser is misplaced".into()));
+            }
+            let mut head = [0u8; 8];
+            r.read_exact(&mut head).map_err(io)?;
+            let n = quantizer_len(&head, dim)?;
+            if len < at + n as u64 {
+                return Err(short(at + n as u64));
+            }
+            let mut block = head.to_vec();
+            block.resize(n, 0);
+            r.read_exact(&mut block[8..]).map_err(io)?;
+            quant = Some(parse_quantizer(&block, dim)?);
+            let end = at + n as u64;
+            at = align_up(end);
+            skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
+        }
         if at != len {
             return Err(FileError::Length {
                 expected: at,
@@ -428,7 +463,8 @@ impl Index {
 
         let cells = |v: Vec<u32>| Cells::heap(v.into_iter().map(AtomicU32::new).collect());
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
-        assemble(
+        let (params, sq8) = with_quantizer(params, quant);
+        let index = assemble(
             &h,
             params,
             slab,
@@ -438,7 +474,8 @@ impl Index {
             labels,
             kinds,
             true,
-        )
+        )?;
+        Ok(index.with_codes(sq8))
     }
 
     /// Maps an index file and searches it in place: nothing is copied, pages are read as
@@ -527,7 +564,21 @@ impl Index {
         } else {
             None
         };
-        assemble(
+        let quant = if h.version >= 3 {
+            let at = h.reserved[3] as usize;
+            let head = map.get(at..at + 8).ok_or_else(misplaced)?;
+            let n = quantizer_len(head, params.dim)?;
+            let block = map.get(at..at + n).ok_or_else(misplaced)?;
+            let q = parse_quantizer(block, params.dim)?;
+            if verify == Verify::All && map[at + n..align_up((at + n) as u64) as usize].iter().any(|&b| b != 0) {
+                return Err(PadError::NonZero.or_io(io));
+            }
+            Some(q)
+        } else {
+            None
+        };
+        let (params, sq8) = with_quantizer(params, quant);
+        let index = assemble(
             &h,
             params,
             slab,
@@ -537,7 +588,8 @@ impl Index {
             labels,
             kinds,
             verify == Verify::All,
-        )
+        )?;
+        Ok(index.with_codes(sq8))
     }
 }
 
@@ -621,7 +673,7 @@ fn assemble(
         by_label = Some(map);
     }
     let rng = level_rng_after(h.seed, h.levels_drawn);
-    Ok(Index::from_parts(
+    Index::from_parts(
         params,
         slab,
         graph,
@@ -631,7 +683,8 @@ fn assemble(
         h.entry,
         rng,
         h.levels_drawn as usize,
-    ))
+    )
+    .map_err(|e| FileError::Corrupt(format!("cannot hold the index: {e}")))
 }
 
 /// The level generator of an index whose first `drawn` levels were drawn already: seeded from
@@ -689,7 +742,8 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
     }
     let kinds_ok = match h.version {
         1 => h.reserved == [0; 4],
-        _ => h.reserved[1] == h.count && h.reserved[3] == 0,
+        2 => h.reserved[1] == h.count && h.reserved[3] == 0,
+        _ => h.reserved[1] == h.count,
     };
     if h.header_len as usize != HEADER_LEN || h.max_level as usize != MAX_LEVEL || !kinds_ok {
         return bad("header fields of this version disagree".into());
@@ -731,6 +785,17 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
             ));
         }
         end = align_up(end + h.count);
+    }
+    if h.version >= 3 {
+        // The quantiser section, after the kinds: 16 bytes untrained, 16 + 8·dim trained.
+        let fits = [16, 16 + 8 * dim as u64].map(|n| align_up(end + n));
+        if h.reserved[3] != end || !fits.contains(&h.file_len) {
+            return bad(format!(
+                "section quantiser at offset {} disagrees with the header",
+                h.reserved[3]
+            ));
+        }
+        end = h.file_len;
     }
     if h.file_len != end {
         return bad(format!("file length {} for sections ending at {end}", h.file_len));
@@ -806,6 +871,69 @@ fn sync_dir(dir: &Path) -> std::io::Result<()> {
 #[cfg(not(unix))]
 fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
+}
+
+/// The quantiser section's bytes (see the module docs).
+fn quantizer_block(kind: Quantization, sq8: Option<&Sq8>) -> Vec<u8> {
+    let mut b = Vec::new();
+    b.extend_from_slice(&kind.code().to_le_bytes());
+    b.extend_from_slice(&u32::from(sq8.is_some()).to_le_bytes());
+    if let Some(q) = sq8 {
+        q.offset
+            .iter()
+            .chain(&q.scale)
+            .for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
+    }
+    let sum = xxhash_rust::xxh3::xxh3_64(&b);
+    b.extend_from_slice(&sum.to_le_bytes());
+    b
+}
+
+/// Length of the quantiser section that starts with the 8 bytes `head`.
+fn quantizer_len(head: &[u8], dim: usize) -> Result<usize, FileError> {
+    let trained = u32::from_le_bytes(head[4..8].try_into().expect("8 bytes"));
+    match trained {
+        0 => Ok(16),
+        1 => Ok(16 + 8 * dim),
+        _ => Err(FileError::Corrupt(format!("quantiser: trained flag {trained}"))),
+    }
+}
+
+/// Parses and checks a quantiser section (its checksum is always verified: it is small).
+fn parse_quantizer(block: &[u8], dim: usize) -> Result<(Quantization, Option<Sq8>), FileError> {
+    let (body, sum) = block.split_at(block.len() - 8);
+    if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
+        return Err(FileError::Checksum { part: "quantiser" });
+    }
+    let word = |i: usize| u32::from_le_bytes(body[4 * i..4 * i + 4].try_into().expect("4 bytes"));
+    let kind = Quantization::from_code(word(0))
+        .filter(|&k| k != Quantization::None)
+        .ok_or_else(|| FileError::Corrupt(format!("quantiser: unknown kind {}", word(0))))?;
+    if word(1) == 0 {
+        return Ok((kind, None));
+    }
+    let floats: Vec<f32> = body[8..]
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes(c.try_into().expect("4 bytes")))
+        .collect();
+    let q = Sq8 {
+        offset: floats[..dim].to_vec(),
+        scale: floats[dim..].to_vec(),
+    };
+    if !q.is_valid(dim) {
+        return Err(FileError::Corrupt(
+            "quantiser: non-finite or negative parameters".into(),
+        ));
+    }
+    Ok((kind, Some(q)))
+}
+
+/// `params` with the file's quantisation, and its trained quantiser.
+fn with_quantizer(params: Params, quant: Option<(Quantization, Option<Sq8>)>) -> (Params, Option<Sq8>) {
+    match quant {
+        Some((kind, sq8)) => (params.quantization(kind), sq8),
+        None => (params, None),
+    }
 }
 
 #[cfg(test)]

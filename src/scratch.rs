@@ -200,6 +200,11 @@ pub struct Scratch {
     /// The query, normalised for cosine and zero-padded to the slab's row length, on a cache
     /// line.
     pub query: AVec<f32, ConstAlign<SLAB_ALIGN>>,
+    /// The query prepared for walking codes (`Codes::prepare`): weights, the constant
+    /// added to every score, and whether the walk uses them (else the `f32` rows).
+    pub nav: AVec<f32, ConstAlign<SLAB_ALIGN>>,
+    pub nav_bias: f32,
+    pub nav_on: bool,
     /// Candidate and selection lists of the neighbour heuristic.
     pub cands: Vec<(f32, u32)>,
     pub kept: Vec<(f32, u32)>,
@@ -243,6 +248,8 @@ impl Scratch {
     pub fn new(capacity: usize, stride: usize, m0: usize, ef: usize) -> Self {
         let mut query = AVec::with_capacity(SLAB_ALIGN, stride);
         query.resize(stride, 0.0);
+        let mut nav = AVec::with_capacity(SLAB_ALIGN, stride);
+        nav.resize(stride, 0.0);
         Scratch {
             visited: Visited::new(capacity),
             pool: {
@@ -253,6 +260,9 @@ impl Scratch {
             ids: Vec::with_capacity(m0 + 1),
             dists: vec![0.0; m0 + 1],
             query,
+            nav,
+            nav_bias: 0.0,
+            nav_on: false,
             cands: Vec::new(),
             kept: Vec::new(),
             shrink: Vec::with_capacity(m0 + 1),

@@ -48,9 +48,33 @@ impl Index {
     /// [`search_into`](Self::search_into) that also returns how many distances it computed
     /// (for benchmarks).
     pub fn search_counted(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) -> Result<u64> {
+        self.search_counted_with(query, k, ef, ef, out)
+    }
+
+    /// [`search`](Self::search) with an explicit rerank count: on an index that walks codes
+    /// ([`Quantization::Sq8`](crate::Quantization::Sq8), trained), the best `rerank` candidates
+    /// of the walk (at least `k`, at most `ef`) are re-scored with the exact `f32` rows and
+    /// the best `k` of those returned, with exact distances. [`search`](Self::search) reranks
+    /// all `ef`. Without codes `rerank` is ignored.
+    pub fn search_with(&self, query: &[f32], k: usize, ef: usize, rerank: usize) -> Result<Vec<Neighbour>> {
+        let mut out = Vec::with_capacity(k.min(self.len()));
+        self.search_counted_with(query, k, ef, rerank, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`search_with`](Self::search_with) into `out` (cleared first), returning how many
+    /// distances it computed (codes and exact rows together).
+    pub fn search_counted_with(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        rerank: usize,
+        out: &mut Vec<Neighbour>,
+    ) -> Result<u64> {
         out.clear();
         let (mut s, start) = self.begin(query, k)?;
-        let Some((ep, d)) = start else {
+        let Some((ep, _)) = start else {
             return Ok(s.distances);
         };
         let q = s.query.as_ptr();
@@ -58,29 +82,73 @@ impl Index {
         // Read `removals` before `hidden`: `remove` raises them in the other order, so a
         // search that sees no hidden node and no new removal at the end returned none.
         let removals = self.removals.load(Ordering::SeqCst);
+        let rerank = rerank.max(k);
         if self.hidden.load(Ordering::SeqCst) == 0 {
-            self.search_layer(&mut s, q, ep, d, ef, 0, u32::MAX);
+            self.search_layer(&mut s, q, ep, ef, 0, u32::MAX);
             // A removal since the start: check each result (else, at no cost, none).
             let recheck = self.removals.load(Ordering::SeqCst) != removals;
-            let hits = s.pool.iter().filter(|&(_, id)| !recheck || !self.graph.is_removed(id));
-            out.extend(hits.take(k).map(|(distance, id)| self.neighbour(id, distance)));
+            let sc = &mut *s;
+            let hits = sc.pool.iter().filter(|&(_, id)| !recheck || !self.graph.is_removed(id));
+            if sc.nav_on {
+                sc.cands.clear();
+                sc.cands.extend(hits.take(rerank));
+                self.rerank(sc, q);
+                out.extend(
+                    s.cands
+                        .iter()
+                        .take(k)
+                        .map(|&(distance, id)| self.neighbour(id, distance)),
+                );
+            } else {
+                out.extend(hits.take(k).map(|(distance, id)| self.neighbour(id, distance)));
+            }
         } else {
             // Removed nodes in the graph: they guide the search but do not count towards
             // `ef` (the filtered path, filtering nothing else).
-            self.search_layer_filtered(&mut s, q, ep, d, ef, &|_| true);
-            self.emit_filtered(&mut s, k, out);
+            self.search_layer_filtered(&mut s, q, ep, ef, &|_| true);
+            self.emit_filtered(&mut s, q, k, rerank, out);
         }
         Ok(s.distances)
     }
 
     /// The `k` best of a filtered search's results into `out`, closest first, leaving out
-    /// nodes removed while it ran.
-    pub(crate) fn emit_filtered(&self, s: &mut Scratch, k: usize, out: &mut Vec<Neighbour>) {
+    /// nodes removed while it ran; after a walk on codes, the best `rerank` are re-scored
+    /// exactly first.
+    pub(crate) fn emit_filtered(
+        &self,
+        s: &mut Scratch,
+        q: *const f32,
+        k: usize,
+        rerank: usize,
+        out: &mut Vec<Neighbour>,
+    ) {
         let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
-        let live = hits.iter().filter(|h| !self.graph.is_removed(h.1)).take(k);
-        out.extend(live.map(|&Scored(d, id)| self.neighbour(id, d)));
+        let live = hits.iter().filter(|h| !self.graph.is_removed(h.1));
+        if s.nav_on {
+            s.cands.clear();
+            s.cands.extend(live.take(rerank.max(k)).map(|&Scored(d, id)| (d, id)));
+            self.rerank(s, q);
+            out.extend(s.cands.iter().take(k).map(|&(d, id)| self.neighbour(id, d)));
+        } else {
+            out.extend(live.take(k).map(|&Scored(d, id)| self.neighbour(id, d)));
+        }
         hits.clear();
         s.results = std::collections::BinaryHeap::from(hits);
+    }
+
+    /// Re-scores the candidates in `s.cands` exactly (against the `f32` rows) and sorts
+    /// them, closest first.
+    pub(crate) fn rerank(&self, s: &mut Scratch, q: *const f32) {
+        s.ids.clear();
+        s.ids.extend(s.cands.iter().map(|&(_, id)| id));
+        if s.dists.len() < s.ids.len() {
+            s.dists.resize(s.ids.len(), 0.0);
+        }
+        self.score(s, q);
+        for (c, &d) in s.cands.iter_mut().zip(&s.dists) {
+            c.0 = d;
+        }
+        s.cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
     }
 
     /// [`search`](Self::search) for every row of `queries` (row-major, `dim` columns), in
@@ -111,6 +179,7 @@ impl Index {
             return Ok((s, None));
         }
         let q = s.query.as_ptr();
+        self.prepare_nav(&mut s, q);
         let start = self.descend(&mut s, q, entry, 0, u32::MAX);
         Ok((s, Some(start)))
     }
@@ -140,6 +209,63 @@ impl Index {
         unsafe {
             self.kernel
                 .distance_unchecked(q, self.slab.row_ptr(id), self.slab.stride())
+        }
+    }
+
+    /// Sets up the walk for the query at `q` (a padded row: a scratch query or a slab row):
+    /// on the codes if the index has trained ones, else on the `f32` rows. Every walk
+    /// (`descend`, `search_layer`, `search_layer_filtered`) with a new query starts here.
+    #[inline]
+    pub(crate) fn prepare_nav(&self, s: &mut Scratch, q: *const f32) {
+        s.nav_on = false;
+        if let Some(codes) = &self.codes {
+            if let Some(sq8) = codes.trained() {
+                // SAFETY: `q` points at a padded row of at least `dim` floats that nobody
+                // writes meanwhile (the caller's scratch query, or a published slab row);
+                // `s.nav` is a different buffer.
+                let qs = unsafe { std::slice::from_raw_parts(q, self.dim()) };
+                s.nav_bias = codes.prepare(sq8, qs, &mut s.nav);
+                s.nav_on = true;
+            }
+        }
+    }
+
+    /// The walk's scores of the nodes in `s.ids` into `s.dists`: from the codes when
+    /// [`prepare_nav`](Self::prepare_nav) chose them, else exact.
+    #[inline(always)]
+    pub(crate) fn score_nav(&self, s: &mut Scratch, q: *const f32) {
+        match &self.codes {
+            Some(codes) if s.nav_on => {
+                debug_assert!(s.dists.len() >= s.ids.len());
+                s.distances += s.ids.len() as u64;
+                // SAFETY: `nav_on` was set by `prepare_nav` after the quantiser was found
+                // trained; `s.nav` holds `dim` weights; ids come from link rows or passed
+                // `Visited::insert` (below the capacity) and their nodes were published
+                // before the ids were read (their codes written before); `s.dists` is
+                // long enough (asserted).
+                unsafe { codes.score(s.nav.as_ptr(), s.nav_bias, &s.ids, s.dists.as_mut_ptr()) }
+            }
+            _ => self.score(s, q),
+        }
+    }
+
+    /// The walk's distance from the query at `q` to node `id` (see
+    /// [`score_nav`](Self::score_nav)).
+    #[inline]
+    pub(crate) fn nav_distance(&self, s: &mut Scratch, q: *const f32, id: u32) -> f32 {
+        match &self.codes {
+            Some(codes) if s.nav_on => {
+                assert!((id as usize) < self.capacity());
+                s.distances += 1;
+                let mut d = 0.0f32;
+                // SAFETY: as in `score_nav`, for one id (bounds asserted).
+                unsafe { codes.score(s.nav.as_ptr(), s.nav_bias, &[id], &mut d) };
+                d
+            }
+            _ => {
+                s.distances += 1;
+                self.distance_to(q, id)
+            }
         }
     }
 
@@ -173,8 +299,7 @@ impl Index {
     /// its own neighbour even when a concurrent insert has already linked to it.
     pub(crate) fn descend(&self, s: &mut Scratch, q: *const f32, entry: u64, stop: usize, exclude: u32) -> (u32, f32) {
         let (mut cur, top) = unpack_entry(entry);
-        let mut best = self.distance_to(q, cur);
-        s.distances += 1;
+        let mut best = self.nav_distance(s, q, cur);
         let capacity = self.capacity() as u32;
         for layer in (stop + 1..=top).rev() {
             loop {
@@ -185,7 +310,7 @@ impl Index {
                 // `Visited::insert`.
                 s.ids
                     .extend((0..count(row)).map(|j| link(row, j)).filter(|&id| id < capacity));
-                self.score(s, q);
+                self.score_nav(s, q);
                 let before = cur;
                 for (&id, &d) in s.ids.iter().zip(&s.dists) {
                     if d < best && id != exclude {
@@ -201,21 +326,11 @@ impl Index {
         (cur, best)
     }
 
-    /// Best-first search of `layer` from `ep` (at distance `d`) with a pool of `ef`; the
-    /// result is left in `s.pool`, closest first. `exclude` (a node being inserted, or
-    /// `u32::MAX`) is never visited.
-    // The arguments are the search state; bundling them would only rename them.
-    #[allow(clippy::too_many_arguments)]
-    pub(crate) fn search_layer(
-        &self,
-        s: &mut Scratch,
-        q: *const f32,
-        ep: u32,
-        d: f32,
-        ef: usize,
-        layer: usize,
-        exclude: u32,
-    ) {
+    /// Best-first search of `layer` from `ep` with a pool of `ef`; the result is left in
+    /// `s.pool`, closest first (walk scores: see [`score_nav`](Self::score_nav)). `exclude`
+    /// (a node being inserted, or `u32::MAX`) is never visited.
+    pub(crate) fn search_layer(&self, s: &mut Scratch, q: *const f32, ep: u32, ef: usize, layer: usize, exclude: u32) {
+        let d = self.nav_distance(s, q, ep);
         s.visited.start(self.capacity());
         s.pool.reset(ef);
         if exclude != u32::MAX {
@@ -232,7 +347,7 @@ impl Index {
             if s.ids.is_empty() {
                 continue;
             }
-            self.score(s, q);
+            self.score_nav(s, q);
             let bound = s.pool.bound();
             for (&id, &dist) in s.ids.iter().zip(&s.dists) {
                 if dist < bound {
@@ -263,10 +378,10 @@ impl Index {
         s: &mut Scratch,
         q: *const f32,
         ep: u32,
-        d: f32,
         ef: usize,
         accept: &dyn Fn(u32) -> bool,
     ) {
+        let d = self.nav_distance(s, q, ep);
         s.visited.start(self.capacity());
         s.frontier.clear();
         s.results.clear();
@@ -288,7 +403,7 @@ impl Index {
                 break;
             }
             self.unvisited_neighbours(s, cur, 0);
-            self.score(s, q);
+            self.score_nav(s, q);
             for j in 0..s.ids.len() {
                 let (id, dist) = (s.ids[j], s.dists[j]);
                 if dist < worst(s) {

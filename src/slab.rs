@@ -32,7 +32,7 @@ enum SlabOwner {
 /// touches rows all over the slab, and with 4 KiB pages most of those touches also miss the
 /// TLB. `HNSWX_HUGEPAGES=0` turns this off (for comparisons). Smaller slabs, and other
 /// systems, use the global allocator's `alloc_zeroed`.
-enum Zeroed {
+pub(crate) enum Zeroed {
     Heap {
         ptr: NonNull<u8>,
         layout: Layout,
@@ -57,7 +57,7 @@ fn want_huge_pages() -> bool {
 }
 
 impl Zeroed {
-    fn new(bytes: usize) -> Option<Zeroed> {
+    pub(crate) fn new(bytes: usize) -> Option<Zeroed> {
         #[cfg(target_os = "linux")]
         if bytes >= HUGE_FROM && want_huge_pages() {
             let len = bytes.checked_add(HUGE_PAGE)?;
@@ -94,7 +94,7 @@ impl Zeroed {
         Some(Zeroed::Heap { ptr, layout })
     }
 
-    fn ptr(&self) -> NonNull<u8> {
+    pub(crate) fn ptr(&self) -> NonNull<u8> {
         match self {
             Zeroed::Heap { ptr, .. } => *ptr,
             #[cfg(target_os = "linux")]

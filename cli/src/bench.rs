@@ -1,7 +1,7 @@
 //! `hnswx bench`: build, sweep `ef`, measure, report.
 
 use hnswx::data::{exact_knn, Table};
-use hnswx::{Choice, Index, Metric, Params, Verify};
+use hnswx::{Choice, Index, Metric, Params, Quantization, Verify};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -22,6 +22,10 @@ pub struct Spec {
     pub ef: Vec<usize>,
     pub threads: usize,
     pub kernel: Choice,
+    /// Codes to walk (`Quantization::None`: the exact rows).
+    pub quantization: Quantization,
+    /// Candidates re-scored exactly per query on a quantised index (default: `ef`).
+    pub rerank: Option<usize>,
 }
 
 pub fn metric_name(m: Metric) -> &'static str {
@@ -161,7 +165,8 @@ pub fn run(spec: &Spec) -> Result<Report, String> {
     let params = Params::new(dim, spec.metric)
         .m(spec.m)
         .ef_construction(spec.ef_construction)
-        .kernel(spec.kernel);
+        .kernel(spec.kernel)
+        .quantization(spec.quantization);
     let (index, build) = self::build(&base, params, threads, &spec.base)?;
     let name = spec.name.clone().unwrap_or_else(|| dataset_name(&spec.base));
     sweep(&index, build, name, &queries, &truth, spec)
@@ -223,8 +228,13 @@ fn sweep(
     let pool = pool(threads)?;
     let hardware = report::hardware(threads, index.kernel().isa().name());
     let params = index.params();
+    let quant = params.quantization_kind();
     let mut report = Report {
-        tool: "hnswx".into(),
+        tool: match (quant, spec.rerank) {
+            (Quantization::None, _) => "hnswx".into(),
+            (q, None) => format!("hnswx-{}", q.name()),
+            (q, Some(r)) => format!("hnswx-{}-rerank{r}", q.name()),
+        },
         dataset,
         n: index.len(),
         dim: index.dim(),
@@ -269,7 +279,7 @@ fn sweep(
         for (i, q) in queries.rows().enumerate() {
             let t = Instant::now();
             distances += index
-                .search_counted(q, k, ef, &mut out)
+                .search_counted_with(q, k, ef, spec.rerank.unwrap_or(ef), &mut out)
                 .map_err(|e| format!("query {i}: {e}"))?;
             lat.push(t.elapsed().as_secs_f64() * 1e6);
             let want = &truth.row(i)[..k];

@@ -101,6 +101,12 @@ enum Command {
         /// Distance kernels: auto, scalar, portable, avx2, avx512, neon.
         #[arg(long, default_value = "auto")]
         kernel: String,
+        /// Walk the graph on codes: none (the exact rows) or sq8 (8-bit codes, exact rerank).
+        #[arg(long, default_value = "none")]
+        quantization: hnswx::Quantization,
+        /// With --quantization: candidates re-scored exactly per query (default: ef).
+        #[arg(long)]
+        rerank: Option<usize>,
         /// Write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -302,6 +308,8 @@ fn run(cli: Cli) -> Result<(), String> {
             ef,
             threads,
             kernel,
+            quantization,
+            rerank,
             json,
             csv,
             plot,
@@ -319,6 +327,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 ef,
                 threads,
                 kernel,
+                quantization,
+                rerank,
             };
             let report = match &index {
                 Some(path) => bench::run_saved(&spec, path, verify(no_verify), mmap)?,

@@ -1,0 +1,242 @@
+//! Quantised traversal (SQ8 codes, exact rerank): recall beside the f32 index, exact
+//! distances in the results, training (automatic and explicit), persistence, growth and
+//! compaction, and training while other threads search and add.
+
+mod common;
+
+use common::{build, mixture, recall_at, truth};
+use hnswx::{BruteForce, Error, Index, Metric, Params, Quantization, Verify, AUTO_TRAIN_ROWS};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const DIM: usize = 48;
+
+fn sq8(metric: Metric) -> Params {
+    Params::new(DIM, metric).seed(7).quantization(Quantization::Sq8)
+}
+
+/// Every returned distance is the exact one (what brute force computes for that label).
+fn assert_exact(index: &Index, exact: &BruteForce, queries: &hnswx::data::Table<f32>, k: usize, ef: usize) {
+    for q in queries.rows().take(50) {
+        let hits = index.search(q, k, ef).unwrap();
+        assert_eq!(hits.len(), k);
+        let all = exact.search(q, exact.len()).unwrap();
+        for h in &hits {
+            let want = all.iter().find(|n| n.label == h.label).unwrap().distance;
+            assert!(
+                (h.distance - want).abs() <= 1e-4 * want.abs().max(1.0),
+                "label {}: {} vs exact {want}",
+                h.label,
+                h.distance
+            );
+        }
+        assert!(hits.windows(2).all(|w| w[0].distance <= w[1].distance));
+    }
+}
+
+#[test]
+fn sq8_recall_matches_f32_and_distances_are_exact() {
+    let (base, queries) = mixture(4000, 100, DIM, 1);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let plain = build(Params::new(DIM, metric).seed(7), &base, 2);
+        let coded = build(sq8(metric), &base, 2);
+        assert!(coded.is_trained() && !plain.is_trained());
+        let gt = truth(&base, &queries, metric, 10);
+        for ef in [32, 64, 128] {
+            let (a, b) = (
+                recall_at(&plain, &queries, &gt, 10, ef),
+                recall_at(&coded, &queries, &gt, 10, ef),
+            );
+            assert!(b >= a - 0.02, "{metric:?} ef {ef}: sq8 recall {b} vs f32 {a}");
+        }
+        assert!(recall_at(&coded, &queries, &gt, 10, 128) > 0.9);
+        let mut exact = BruteForce::new(DIM, metric).unwrap();
+        exact
+            .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
+            .unwrap();
+        assert_exact(&coded, &exact, &queries, 10, 64);
+        // A rerank of only k still gives exact distances (of fewer candidates).
+        let q = queries.row(0);
+        let few = coded.search_with(q, 10, 64, 0).unwrap();
+        assert_eq!(few.len(), 10);
+        let all = exact.search(q, exact.len()).unwrap();
+        for h in &few {
+            let want = all.iter().find(|n| n.label == h.label).unwrap().distance;
+            assert!((h.distance - want).abs() <= 1e-4 * want.abs().max(1.0));
+        }
+        assert!(coded.memory_bytes() > plain.memory_bytes());
+    }
+}
+
+#[test]
+fn single_adds_train_once_the_index_holds_enough_rows() {
+    let (base, queries) = mixture(AUTO_TRAIN_ROWS + 200, 20, DIM, 2);
+    let index = Index::new(sq8(Metric::L2), base.len()).unwrap();
+    for (i, v) in base.rows().enumerate() {
+        index.add(i as u64, v).unwrap();
+        assert_eq!(index.is_trained(), i + 1 >= AUTO_TRAIN_ROWS, "after {} adds", i + 1);
+    }
+    let gt = truth(&base, &queries, Metric::L2, 10);
+    assert!(recall_at(&index, &queries, &gt, 10, 64) > 0.9);
+}
+
+#[test]
+fn a_small_first_batch_walks_exact_rows_until_enough_arrive() {
+    let (base, _) = mixture(3000, 0, DIM, 3);
+    let index = Index::new(sq8(Metric::L2), base.len()).unwrap();
+    index
+        .add_batch(&(0..100).collect::<Vec<_>>(), &base.as_slice()[..100 * DIM])
+        .unwrap();
+    assert!(!index.is_trained());
+    assert_eq!(index.search(base.row(5), 1, 16).unwrap()[0].label, 5);
+    let labels: Vec<u64> = (100..base.len() as u64).collect();
+    index.add_batch(&labels, &base.as_slice()[100 * DIM..]).unwrap();
+    assert!(index.is_trained());
+    for i in [0usize, 5, 99, 100, 2999] {
+        let hit = index.search(base.row(i), 1, 32).unwrap()[0];
+        assert_eq!(hit.label, i as u64);
+        assert_eq!(hit.distance, 0.0);
+    }
+}
+
+#[test]
+fn explicit_training_and_its_errors() {
+    let (base, _) = mixture(500, 0, DIM, 4);
+    let plain = Index::new(Params::new(DIM, Metric::L2), 10).unwrap();
+    assert!(matches!(
+        plain.train(base.as_slice()),
+        Err(Error::InvalidParameter { .. })
+    ));
+    let index = Index::new(sq8(Metric::Cosine), 1000).unwrap();
+    assert!(matches!(index.train(&[]), Err(Error::Dimension { .. })));
+    assert!(matches!(
+        index.train(&base.as_slice()[..DIM + 1]),
+        Err(Error::Dimension { .. })
+    ));
+    let mut bad = base.row(0).to_vec();
+    bad[3] = f32::NAN;
+    assert!(matches!(index.train(&bad), Err(Error::NonFinite { .. })));
+    assert!(matches!(index.train(&[0.0; DIM]), Err(Error::ZeroVector { .. })));
+    assert!(!index.is_trained());
+    // Trained before anything is added: every add is coded as it arrives.
+    index.train(base.as_slice()).unwrap();
+    assert!(index.is_trained());
+    assert!(matches!(
+        index.train(base.as_slice()),
+        Err(Error::InvalidParameter { .. })
+    ));
+    index.add_batch(&(0..500).collect::<Vec<_>>(), base.as_slice()).unwrap();
+    assert_eq!(index.search(base.row(17), 1, 32).unwrap()[0].label, 17);
+    // Values far outside the trained range are clamped in the codes, not lost: the exact
+    // rerank still finds them.
+    let far: Vec<f32> = (0..DIM).map(|i| if i == 0 { 50.0 } else { 0.01 }).collect();
+    index.add(9999, &far).unwrap();
+    assert_eq!(index.search(&far, 1, 64).unwrap()[0].label, 9999);
+}
+
+#[test]
+fn save_load_and_map_keep_codes_and_results() {
+    let (base, queries) = mixture(3000, 30, DIM, 5);
+    let index = build(sq8(Metric::L2), &base, 2);
+    index.remove(7).unwrap();
+    let dir = std::env::temp_dir().join(format!("hnswx-quantized-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("sq8.hnswx");
+    index.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(
+        u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
+        3,
+        "version 3 with codes"
+    );
+    let loaded = Index::load(&path).unwrap();
+    // SAFETY: the test does not modify the file while it is mapped.
+    let mapped = unsafe { Index::open_mmap(&path, Verify::All) }.unwrap();
+    for other in [&loaded, &mapped] {
+        assert!(other.is_trained());
+        assert_eq!(other.params().quantization_kind(), Quantization::Sq8);
+        for q in queries.rows() {
+            assert_eq!(index.search(q, 10, 48).unwrap(), other.search(q, 10, 48).unwrap());
+        }
+        assert!(!other.contains(7));
+    }
+    // An index without codes still writes version 2.
+    let plain = build(Params::new(DIM, Metric::L2), &base, 1);
+    let plain_path = dir.join("plain.hnswx");
+    plain.save(&plain_path).unwrap();
+    assert_eq!(std::fs::read(&plain_path).unwrap()[8..12], 2u32.to_le_bytes());
+    // A flipped bit in the quantiser is caught (the section is always checksummed).
+    // The header's fourth reserved word (bytes 272..280): where the quantiser starts.
+    let at = u64::from_le_bytes(bytes[272..280].try_into().unwrap()) as usize;
+    let mut bad = bytes.clone();
+    bad[at + 8 + 4 * 3] ^= 0x40;
+    std::fs::write(dir.join("bad.hnswx"), &bad).unwrap();
+    let err = Index::load(dir.join("bad.hnswx")).err().unwrap();
+    assert!(matches!(err, hnswx::FileError::Checksum { part: "quantiser" }), "{err}");
+    // Truncated inside the quantiser section.
+    std::fs::write(dir.join("short.hnswx"), &bytes[..at + 20]).unwrap();
+    assert!(Index::load(dir.join("short.hnswx")).is_err());
+    // SAFETY: as above.
+    assert!(unsafe { Index::open_mmap(dir.join("short.hnswx"), Verify::Structure) }.is_err());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn reserve_and_compact_keep_the_codes() {
+    let (base, queries) = mixture(2600, 20, DIM, 6);
+    let mut index = Index::new(sq8(Metric::Cosine), 2000).unwrap();
+    index
+        .add_batch(&(0..2000).collect::<Vec<_>>(), &base.as_slice()[..2000 * DIM])
+        .unwrap();
+    let before: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+    index.reserve(600).unwrap();
+    assert!(index.is_trained());
+    let after: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+    assert_eq!(before, after);
+    index
+        .add_batch(&(2000..2600).collect::<Vec<_>>(), &base.as_slice()[2000 * DIM..])
+        .unwrap();
+    for i in (0..2600).step_by(50) {
+        index.remove(i as u64).unwrap();
+    }
+    index.compact().unwrap();
+    assert!(index.is_trained());
+    for i in (1..2600).step_by(97) {
+        if i % 50 != 0 {
+            assert_eq!(index.search(base.row(i), 1, 64).unwrap()[0].label, i as u64);
+        }
+    }
+}
+
+#[test]
+fn training_while_others_search_and_add() {
+    let (base, _) = mixture(4000, 0, DIM, 8);
+    let index = Index::new(sq8(Metric::L2), base.len()).unwrap();
+    index
+        .add_batch(&(0..500).collect::<Vec<_>>(), &base.as_slice()[..500 * DIM])
+        .unwrap();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !stop.load(Ordering::Relaxed) {
+                for i in (0..500).step_by(7) {
+                    let hits = index.search(base.row(i), 3, 24).unwrap();
+                    assert_eq!(hits[0].label, i as u64);
+                }
+            }
+        });
+        s.spawn(|| {
+            for i in 500..4000 {
+                index.add(i as u64, base.row(i)).unwrap();
+            }
+        });
+        // Explicit training races the adds' own automatic one: exactly one of them wins.
+        let _ = index.train(&base.as_slice()[..2000 * DIM]);
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        stop.store(true, Ordering::Relaxed);
+    });
+    assert!(index.is_trained());
+    assert_eq!(index.len(), 4000);
+    for i in (0..4000).step_by(31) {
+        assert_eq!(index.search(base.row(i), 1, 48).unwrap()[0].label, i as u64);
+    }
+}
