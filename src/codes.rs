@@ -21,7 +21,7 @@
 use std::ptr::NonNull;
 use std::sync::OnceLock;
 
-use hnswx_kernels::{Kernels, Metric};
+use hnswx_kernels::{Kernels, Metric, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
 use crate::index::{check_finite, inverse_norm};
@@ -283,8 +283,23 @@ impl Codes {
     }
 
     /// Prepares the query `q` (`dim` floats) for [`score`](Self::score): the weights into
-    /// `w` (at least `dim` floats), and returns the constant added to every score.
-    pub fn prepare(&self, sq8: &Sq8, q: &[f32], w: &mut [f32]) -> f32 {
+    /// `w` (at least `dim` floats), rounded to `i16` into `wi` (`|wiᵢ| ≤ MAX_INT_WEIGHT`,
+    /// `wᵢ ≈ scale·wiᵢ`); returns `(bias, scale)`, `bias` being the constant added to every
+    /// score.
+    pub fn prepare(&self, sq8: &Sq8, q: &[f32], w: &mut [f32], wi: &mut [i16]) -> (f32, f32) {
+        let bias = self.weights(sq8, q, w);
+        let w = &w[..self.dim];
+        let top = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
+        let max = f32::from(MAX_INT_WEIGHT);
+        let (scale, inv) = if top > 0.0 { (top / max, max / top) } else { (0.0, 0.0) };
+        for (o, &x) in wi.iter_mut().zip(w) {
+            *o = (x * inv).round().clamp(-max, max) as i16;
+        }
+        (bias, scale)
+    }
+
+    /// The `f32` weights of [`prepare`](Self::prepare) into `w`; returns the bias.
+    fn weights(&self, sq8: &Sq8, q: &[f32], w: &mut [f32]) -> f32 {
         let mut bias = 0.0f64;
         let parts = q.iter().zip(&sq8.offset).zip(&sq8.scale).zip(w.iter_mut());
         match self.metric {
@@ -313,19 +328,22 @@ impl Codes {
     /// The quantiser is trained; `w` holds `dim` floats; every id is below the capacity and
     /// its row was published before the caller learned the id; `out` holds `ids.len()`
     /// floats.
+    /// The integer weights `wi` (from [`prepare`](Self::prepare), with its `scale`) are
+    /// scored with the exact `i16 × u8` kernel.
     #[inline(always)]
-    pub unsafe fn score(&self, w: *const f32, bias: f32, ids: &[u32], out: *mut f32) {
+    pub unsafe fn score(&self, wi: *const i16, scale: f32, bias: f32, ids: &[u32], out: *mut f32) {
         debug_assert!(self.sq8.get().is_some());
         debug_assert!(ids.iter().all(|&id| (id as usize) < self.capacity));
         let at = norm_offset(self.dim);
-        // SAFETY: forwarded from the caller: rows in bounds and published, `w` and `out`
-        // sized.
+        // SAFETY: forwarded from the caller: rows in bounds and published, `wi` (bounded by
+        // `prepare`) and `out` sized.
         unsafe {
             self.kernels
-                .dot_f32_u8_many_unchecked(w, self.ptr.as_ptr(), self.stride, self.dim, ids, out);
+                .dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out);
             for (j, &id) in ids.iter().enumerate() {
                 let norm = self.row_ptr(id).add(at).cast::<f32>().read();
-                *out.add(j) += bias + norm;
+                let o = out.add(j);
+                *o = bias + scale * *o + norm;
             }
         }
     }

@@ -203,6 +203,10 @@ pub struct Scratch {
     /// The query prepared for walking codes (`Codes::prepare`): weights, the constant
     /// added to every score, and whether the walk uses them (else the `f32` rows).
     pub nav: AVec<f32, ConstAlign<SLAB_ALIGN>>,
+    /// The weights rounded to `i16` for the integer kernel, and their scale (weight ≈
+    /// `nav_scale · nav_int`).
+    pub nav_int: AVec<i16, ConstAlign<SLAB_ALIGN>>,
+    pub nav_scale: f32,
     pub nav_bias: f32,
     pub nav_on: bool,
     /// Candidate and selection lists of the neighbour heuristic.
@@ -250,6 +254,8 @@ impl Scratch {
         query.resize(stride, 0.0);
         let mut nav = AVec::with_capacity(SLAB_ALIGN, stride);
         nav.resize(stride, 0.0);
+        let mut nav_int = AVec::with_capacity(SLAB_ALIGN, stride);
+        nav_int.resize(stride, 0);
         Scratch {
             visited: Visited::new(capacity),
             pool: {
@@ -261,6 +267,8 @@ impl Scratch {
             dists: vec![0.0; m0 + 1],
             query,
             nav,
+            nav_int,
+            nav_scale: 0.0,
             nav_bias: 0.0,
             nav_on: false,
             cands: Vec::new(),

@@ -224,7 +224,7 @@ impl Index {
                 // writes meanwhile (the caller's scratch query, or a published slab row);
                 // `s.nav` is a different buffer.
                 let qs = unsafe { std::slice::from_raw_parts(q, self.dim()) };
-                s.nav_bias = codes.prepare(sq8, qs, &mut s.nav);
+                (s.nav_bias, s.nav_scale) = codes.prepare(sq8, qs, &mut s.nav, &mut s.nav_int);
                 s.nav_on = true;
             }
         }
@@ -239,11 +239,19 @@ impl Index {
                 debug_assert!(s.dists.len() >= s.ids.len());
                 s.distances += s.ids.len() as u64;
                 // SAFETY: `nav_on` was set by `prepare_nav` after the quantiser was found
-                // trained; `s.nav` holds `dim` weights; ids come from link rows or passed
+                // trained; `s.nav_int` holds `dim` bounded weights; ids come from link rows or passed
                 // `Visited::insert` (below the capacity) and their nodes were published
                 // before the ids were read (their codes written before); `s.dists` is
                 // long enough (asserted).
-                unsafe { codes.score(s.nav.as_ptr(), s.nav_bias, &s.ids, s.dists.as_mut_ptr()) }
+                unsafe {
+                    codes.score(
+                        s.nav_int.as_ptr(),
+                        s.nav_scale,
+                        s.nav_bias,
+                        &s.ids,
+                        s.dists.as_mut_ptr(),
+                    )
+                }
             }
             _ => self.score(s, q),
         }
@@ -259,7 +267,7 @@ impl Index {
                 s.distances += 1;
                 let mut d = 0.0f32;
                 // SAFETY: as in `score_nav`, for one id (bounds asserted).
-                unsafe { codes.score(s.nav.as_ptr(), s.nav_bias, &[id], &mut d) };
+                unsafe { codes.score(s.nav_int.as_ptr(), s.nav_scale, s.nav_bias, &[id], &mut d) };
                 d
             }
             _ => {

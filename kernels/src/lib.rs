@@ -300,8 +300,25 @@ pub type OneToOneFn<E = f32> = unsafe fn(*const f32, *const E, usize) -> f32;
 /// written concurrently. Only obtainable from a [`Kernels`] table.
 pub type OneToManyFn<E = f32> = unsafe fn(*const f32, *const E, usize, usize, *const u32, usize, *mut f32);
 
+/// Scores `i16` weights against one row of `u8` codes: `(w, codes, n) -> Σ wᵢ·cᵢ`, exact
+/// (integer arithmetic), as `f32`.
+///
+/// # Safety
+/// Both pointers valid for `n` reads, not written concurrently; every `|wᵢ| ≤`
+/// [`MAX_INT_WEIGHT`]. Only obtainable from a [`Kernels<u8>`] table.
+pub type IntOneFn = unsafe fn(*const i16, *const u8, usize) -> f32;
+
+/// [`IntOneFn`] against several rows of a strided code table, as [`OneToManyFn`] is for
+/// [`OneToOneFn`].
+///
+/// # Safety
+/// As [`OneToManyFn`], with `i16` weights bounded as for [`IntOneFn`].
+pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, usize, *mut f32);
+
+pub use arch::generic::MAX_INT_WEIGHT;
+
 mod sealed {
-    use super::{arch, f16, Isa, Kernels, OneToManyFn, OneToOneFn};
+    use super::{arch, f16, IntManyFn, IntOneFn, Isa, Kernels, OneToManyFn, OneToOneFn};
     use std::sync::OnceLock;
 
     /// The function pointers of a float element's table (`f32`, `f16`).
@@ -319,6 +336,8 @@ mod sealed {
     pub struct CodeFns {
         pub dot: OneToOneFn<u8>,
         pub dot_many: OneToManyFn<u8>,
+        pub idot: IntOneFn,
+        pub idot_many: IntManyFn,
     }
 
     /// Private to the crate: outside code can neither implement this trait nor call `table`,
@@ -401,8 +420,13 @@ mod sealed {
         fn table(isa: Isa) -> &'static Kernels<u8> {
             tables!(isa, u8_codes)
         }
-        fn requires(_: Isa) -> Result<(), &'static str> {
-            Ok(())
+        fn requires(isa: Isa) -> Result<(), &'static str> {
+            match isa {
+                // The integer kernel of the AVX-512 table is the 256-bit AVX2 one.
+                #[cfg(target_arch = "x86_64")]
+                Isa::Avx512 if !is_x86_feature_detected!("avx2") => Err("this CPU lacks AVX2"),
+                _ => Ok(()),
+            }
         }
         fn best() -> &'static OnceLock<Isa> {
             static BEST: OnceLock<Isa> = OnceLock::new();
@@ -643,6 +667,79 @@ impl Kernels<u8> {
         // SAFETY: forwarded from the caller.
         unsafe { (self.fns.dot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out) }
     }
+}
+
+impl Kernels<u8> {
+    /// `Σ wᵢ·cᵢ` over `i16` weights and SQ8 codes, computed exactly in integers and rounded
+    /// once to `f32`: the fast form of [`dot_f32_u8`](Self::dot_f32_u8) for weights quantised
+    /// to `i16` (`vpmaddwd` on AVX2, `smlal` on NEON: twice the elements per instruction).
+    ///
+    /// ```
+    /// use hnswx_kernels::auto_for;
+    /// assert_eq!(auto_for::<u8>().dot_i16_u8(&[-3, 1000, 7], &[2, 3, 255]), 4779.0);
+    /// ```
+    ///
+    /// # Panics
+    /// If `w` and `c` differ in length, or a weight is outside `±`[`MAX_INT_WEIGHT`].
+    pub fn dot_i16_u8(&self, w: &[i16], c: &[u8]) -> f32 {
+        same_len(w.len(), c.len());
+        check_int_weights(w);
+        // SAFETY: both slices hold `w.len()` elements, weights bounded (checked); the
+        // table's CPU check was done.
+        unsafe { (self.fns.idot)(w.as_ptr(), c.as_ptr(), w.len()) }
+    }
+
+    /// `out[j] = dot_i16_u8(w, codes[ids[j]])` for every `j`, prefetching rows ahead.
+    ///
+    /// # Panics
+    /// If `w.len() != rows.dim()`, `out.len() != ids.len()`, an id is not a row, or a weight
+    /// is outside `±`[`MAX_INT_WEIGHT`].
+    pub fn dot_i16_u8_many(&self, w: &[i16], rows: Rows<'_, u8>, ids: &[u32], out: &mut [f32]) {
+        check_many(w.len(), &rows, ids, out.len());
+        check_int_weights(w);
+        // SAFETY: ids name rows inside `rows.data` (checked), `out` holds `ids.len()`
+        // floats, weights bounded (checked).
+        unsafe {
+            self.dot_i16_u8_many_unchecked(
+                w.as_ptr(),
+                rows.data.as_ptr(),
+                rows.stride,
+                rows.dim,
+                ids,
+                out.as_mut_ptr(),
+            )
+        }
+    }
+
+    /// [`dot_i16_u8_many`](Self::dot_i16_u8_many) without checks, on a raw code table whose
+    /// rows start `stride` bytes apart.
+    ///
+    /// # Safety
+    /// `w` valid for `dim` reads with every `|wᵢ| ≤` [`MAX_INT_WEIGHT`]; `out` for
+    /// `ids.len()` writes; for each id, `base + id * stride` valid for `dim` reads; nothing
+    /// read is written concurrently.
+    #[inline(always)]
+    pub unsafe fn dot_i16_u8_many_unchecked(
+        &self,
+        w: *const i16,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: &[u32],
+        out: *mut f32,
+    ) {
+        debug_assert!(stride >= dim);
+        // SAFETY: forwarded from the caller.
+        unsafe { (self.fns.idot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out) }
+    }
+}
+
+#[track_caller]
+fn check_int_weights(w: &[i16]) {
+    assert!(
+        w.iter().all(|x| x.unsigned_abs() <= MAX_INT_WEIGHT as u16),
+        "hnswx-kernels: an i16 weight is outside ±{MAX_INT_WEIGHT}"
+    );
 }
 
 #[inline]

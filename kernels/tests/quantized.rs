@@ -489,3 +489,110 @@ fn u8_one_to_many_rejects_an_id_past_the_table() {
 fn u8_mismatched_lengths_panic() {
     let _ = hnswx_kernels::auto_for::<u8>().dot_f32_u8(&[1.0, 2.0], &[1]);
 }
+
+/// The integer SQ8 kernel is exact: it must equal the `i64` sum rounded once to `f32`, for
+/// every dimension 1..=1100, from misaligned starts (weights at odd `i16` offsets, codes at
+/// odd bytes), on random, extreme (every weight ±2047, every code 255: the overflow case)
+/// and one-hot inputs. Guards after each buffer (weight 2047, code 255) would show a read
+/// past the end.
+#[test]
+fn dot_i16_u8_is_exact_for_every_dim() {
+    let ks = u8_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x1d07);
+    let max = hnswx_kernels::MAX_INT_WEIGHT;
+    type IGen = fn(&mut Xoshiro256PlusPlus, usize) -> (i16, u8);
+    let cases: [(&str, IGen); 4] = [
+        ("random", |r, _| {
+            ((r.next_u32() % 4095) as i16 - 2047, r.next_u32() as u8)
+        }),
+        ("max", |_, _| (2047, 255)),
+        ("min", |_, _| (-2047, 255)),
+        ("alternating", |_, i| {
+            (if i % 2 == 0 { 2047 } else { -2047 }, (i % 256) as u8)
+        }),
+    ];
+    let offsets = [(0usize, 0usize), (1, 3), (3, 33), (8, 1), (31, 63)];
+    for (case, gen) in cases {
+        for n in 1..=MAX_DIM {
+            for offs in offsets {
+                let pairs: Vec<(i16, u8)> = (0..n).map(|i| gen(&mut rng, i)).collect();
+                let mut it = pairs.iter();
+                let w = Buf::new(n, offs.0, max, || it.next().unwrap().0);
+                let mut it = pairs.iter();
+                let c = codes(n, offs.1, || it.next().unwrap().1);
+                let want = pairs.iter().map(|&(w, c)| i64::from(w) * i64::from(c)).sum::<i64>() as f32;
+                for k in &ks {
+                    let got = k.dot_i16_u8(w.get(), c.get());
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{} dot_i16_u8 [{case}] dim {n} offsets {offs:?}: {got} vs {want}",
+                        k.isa()
+                    );
+                }
+            }
+        }
+    }
+    // Long rows whose sum passes i32 (the kernel moves partial sums to i64 every 2048).
+    for n in [2047, 2048, 2049, 4111, 10_000] {
+        let (w, c) = (vec![max; n], vec![255u8; n]);
+        let want = (n as i64 * i64::from(max) * 255) as f32;
+        for k in &ks {
+            assert_eq!(k.dot_i16_u8(&w, &c), want, "{} long row {n}", k.isa());
+        }
+    }
+    // One-hot: a skipped or doubled element shows exactly.
+    for n in [1, 15, 16, 17, 31, 32, 33, 100, 384, 1100] {
+        let c: Vec<u8> = (0..n).map(|i| (i % 251 + 1) as u8).collect();
+        for j in 0..n {
+            let mut w = vec![0i16; n];
+            w[j] = 1;
+            for k in &ks {
+                assert_eq!(
+                    k.dot_i16_u8(&w, &c),
+                    c[j] as f32,
+                    "{} one-hot dim {n} index {j}",
+                    k.isa()
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn dot_i16_u8_many_equals_one_to_one() {
+    let ks = u8_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
+    for dim in many_dims() {
+        for stride in [dim, dim.div_ceil(16) * 16 + 4, dim + 5] {
+            let rows_n = 40;
+            for base_off in [0usize, 3] {
+                let table = codes(rows_n * stride, base_off, || rng.next_u32() as u8);
+                let rows = Rows::new(table.get(), dim, stride).unwrap();
+                let w: Vec<i16> = (0..dim).map(|_| (rng.next_u32() % 4095) as i16 - 2047).collect();
+                let count = (rng.next_u32() % 41) as usize;
+                let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
+                for k in &ks {
+                    let mut out = vec![f32::NAN; count];
+                    k.dot_i16_u8_many(&w, rows, &ids, &mut out);
+                    for (j, &id) in ids.iter().enumerate() {
+                        let one = k.dot_i16_u8(&w, rows.row(id as usize).unwrap());
+                        assert_eq!(
+                            out[j].to_bits(),
+                            one.to_bits(),
+                            "{} dim {dim} stride {stride} row {id}",
+                            k.isa()
+                        );
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[test]
+#[should_panic(expected = "outside")]
+fn dot_i16_u8_refuses_weights_past_the_bound() {
+    let k = hnswx_kernels::auto_for::<u8>();
+    k.dot_i16_u8(&[2048], &[1]);
+}

@@ -165,9 +165,9 @@ fn rows_ahead(bytes: usize) -> usize {
 // The arguments are the raw one-to-many ABI (`crate::OneToManyFn`) plus the row kernel.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) unsafe fn gather<T>(
-    one: impl Fn(*const f32, *const T, usize) -> f32,
-    query: *const f32,
+pub(crate) unsafe fn gather<Q, T>(
+    one: impl Fn(*const Q, *const T, usize) -> f32,
+    query: *const Q,
     base: *const T,
     stride: usize,
     dim: usize,
@@ -190,5 +190,100 @@ pub(crate) unsafe fn gather<T>(
             }
             *out.add(j) = one(query, row(j), dim);
         }
+    }
+}
+
+/// Largest `|wᵢ|` the integer SQ8 kernel ([`idot`]) takes: `Σ wᵢ·cᵢ` is then exact (integer
+/// arithmetic, no overflow) for any length.
+pub const MAX_INT_WEIGHT: i16 = 2047;
+
+/// Elements summed in `i32` lanes before the partial sum moves to an `i64`: with
+/// `|wᵢ| ≤ 2047` and `cᵢ ≤ 255`, 2048 products total at most 2047·255·2048 < 2³⁰, so neither
+/// a lane nor the lanes' sum can overflow.
+const INT_CHUNK: usize = 2048;
+
+/// A SIMD accumulator of `i32` lanes for the integer SQ8 kernel: `i16` weights times `u8`
+/// codes (widened to `i16`), adjacent products summed into `i32` lanes (`pmaddwd`, `smlal`).
+///
+/// # Safety (for every method)
+/// As for [`F32Vector`]; pointers valid for reads of `STEP` elements.
+pub(crate) trait IntDot: Copy {
+    /// Elements one [`madd`](IntDot::madd) consumes.
+    const STEP: usize;
+    /// All lanes zero.
+    unsafe fn zero() -> Self;
+    /// `self` plus the products of `STEP` weights at `w` and `STEP` codes at `c`, summed
+    /// into the lanes.
+    unsafe fn madd(self, w: *const i16, c: *const u8) -> Self;
+    /// Sum of all lanes.
+    unsafe fn hsum(self) -> i32;
+}
+
+/// `Σ wᵢ·cᵢ` over `i16` weights and `u8` codes, exactly, as `f32` (rounded once, from the
+/// exact integer). Weights must satisfy `|wᵢ| ≤ MAX_INT_WEIGHT`.
+///
+/// # Safety
+/// As for [`IntDot`]; `w` and `c` valid for `n` reads.
+#[inline(always)]
+pub(crate) unsafe fn idot<V: IntDot>(w: *const i16, c: *const u8, n: usize) -> f32 {
+    let mut total = 0i64;
+    let mut i = 0;
+    // SAFETY: every access below stays under `n` (loop bounds), which the caller guarantees
+    // readable; the instruction set is the caller's.
+    unsafe {
+        while i < n {
+            let end = (i + INT_CHUNK).min(n);
+            let (mut a, mut b) = (V::zero(), V::zero());
+            while i + 2 * V::STEP <= end {
+                a = a.madd(w.add(i), c.add(i));
+                b = b.madd(w.add(i + V::STEP), c.add(i + V::STEP));
+                i += 2 * V::STEP;
+            }
+            if i + V::STEP <= end {
+                a = a.madd(w.add(i), c.add(i));
+                i += V::STEP;
+            }
+            let mut s = i64::from(a.hsum()) + i64::from(b.hsum());
+            while i < end {
+                s += i64::from(*w.add(i)) * i64::from(*c.add(i));
+                i += 1;
+            }
+            total += s;
+        }
+    }
+    total as f32
+}
+
+/// The plain-Rust [`IntDot`]: eight `i32` lanes, sixteen elements a step (the scalar and
+/// portable tables; the compiler vectorises it where the target allows).
+#[derive(Clone, Copy)]
+pub(crate) struct Lanes([i32; 8]);
+
+impl IntDot for Lanes {
+    const STEP: usize = 16;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        Lanes([0; 8])
+    }
+
+    #[inline(always)]
+    unsafe fn madd(mut self, w: *const i16, c: *const u8) -> Self {
+        for j in 0..8 {
+            // SAFETY: `2j + 1 < 16 = STEP` elements readable at both pointers (caller).
+            let (p, q) = unsafe {
+                (
+                    i32::from(*w.add(2 * j)) * i32::from(*c.add(2 * j)),
+                    i32::from(*w.add(2 * j + 1)) * i32::from(*c.add(2 * j + 1)),
+                )
+            };
+            self.0[j] = self.0[j].wrapping_add(p).wrapping_add(q);
+        }
+        self
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(self) -> i32 {
+        self.0.iter().fold(0i32, |s, &x| s.wrapping_add(x))
     }
 }

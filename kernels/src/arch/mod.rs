@@ -83,7 +83,7 @@ pub(crate) use instantiate_float;
 /// codes (one-to-one and one-to-many) and its `KERNELS` table, as [`instantiate_float!`]
 /// does for float rows. The vector type must implement [`generic::Load<u8>`](generic::Load).
 macro_rules! instantiate_codes {
-    ($module:ident, $isa:expr, $vector:ty $(, $feature:literal)?) => {
+    ($module:ident, $isa:expr, $vector:ty, $int:ty $(, $feature:literal)?) => {
         pub(crate) mod $module {
             #[allow(unused_imports)]
             use super::*;
@@ -96,7 +96,14 @@ macro_rules! instantiate_codes {
                 unsafe { $crate::arch::generic::dot::<$vector, u8>(w, c, n) }
             }
 
-            $crate::arch::code_table!($isa, dot $(, $feature)?);
+            $(#[target_feature(enable = $feature)])?
+            #[inline]
+            unsafe fn idot(w: *const i16, c: *const u8, n: usize) -> f32 {
+                // SAFETY: as for `dot` (see `IntOneFn`).
+                unsafe { $crate::arch::generic::idot::<$int>(w, c, n) }
+            }
+
+            $crate::arch::code_table!($isa, dot, idot $(, $feature)?);
         }
     };
 }
@@ -161,7 +168,7 @@ pub(crate) use table;
 /// Given one instruction set's one-to-one SQ8 `dot` (a [`crate::OneToOneFn<u8>`] in scope),
 /// defines the one-to-many kernel and the `KERNELS` table of `u8` codes.
 macro_rules! code_table {
-    ($isa:expr, $dot:ident $(, $feature:literal)?) => {
+    ($isa:expr, $dot:ident, $idot:ident $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
         unsafe fn dot_many(
             w: *const f32,
@@ -176,11 +183,30 @@ macro_rules! code_table {
             unsafe { $crate::arch::generic::gather(|a, b, n| $dot(a, b, n), w, base, stride, dim, ids, count, out) }
         }
 
+        $(#[target_feature(enable = $feature)])?
+        unsafe fn idot_many(
+            w: *const i16,
+            base: *const u8,
+            stride: usize,
+            dim: usize,
+            ids: *const u32,
+            count: usize,
+            out: *mut f32,
+        ) {
+            // SAFETY: instruction set as for `idot`; pointers are the caller's (`IntManyFn`).
+            unsafe { $crate::arch::generic::gather(|a, b, n| $idot(a, b, n), w, base, stride, dim, ids, count, out) }
+        }
+
         /// This instruction set's SQ8 kernels. Only reachable through `crate::select_for`,
         /// which checks the CPU first.
         pub(crate) static KERNELS: $crate::Kernels<u8> = $crate::Kernels {
             isa: $isa,
-            fns: $crate::sealed::CodeFns { dot: $dot, dot_many },
+            fns: $crate::sealed::CodeFns {
+                dot: $dot,
+                dot_many,
+                idot: $idot,
+                idot_many,
+            },
         };
     };
 }

@@ -83,5 +83,18 @@ pub(crate) mod u8_codes {
         s
     }
 
-    crate::arch::code_table!(Isa::Scalar, dot);
+    /// `Σ wᵢ·cᵢ` over `i16` weights, in order, exactly (`i64`).
+    ///
+    /// # Safety
+    /// `w`, `c` valid for `n` reads.
+    unsafe fn idot(w: *const i16, c: *const u8, n: usize) -> f32 {
+        let mut s = 0i64;
+        for i in 0..n {
+            // SAFETY: `i < n` readable elements behind each pointer (caller).
+            s += unsafe { i64::from(*w.add(i)) * i64::from(*c.add(i)) };
+        }
+        s as f32
+    }
+
+    crate::arch::code_table!(Isa::Scalar, dot, idot);
 }

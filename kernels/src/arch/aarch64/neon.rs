@@ -5,7 +5,7 @@
 //! ARMv8-A Advanced SIMD, no FEAT_FP16 needed), written as inline assembly because Rust's
 //! `vcvt_f32_f16` takes a `float16x4_t`, which is unstable (`stdarch_neon_f16`).
 
-use crate::arch::generic::{F32Vector, Load};
+use crate::arch::generic::{F32Vector, IntDot, Load};
 use crate::Isa;
 use core::arch::aarch64::*;
 use half::f16;
@@ -178,4 +178,44 @@ impl Load<f16> for Neon {
 
 crate::arch::instantiate_float!(f32_rows, f32, Isa::Neon, Neon, "neon");
 crate::arch::instantiate_float!(f16_rows, half::f16, Isa::Neon, Neon, "neon");
-crate::arch::instantiate_codes!(u8_codes, Isa::Neon, Neon, "neon");
+/// Two `int32x4_t` accumulators for the integer SQ8 kernel: 16 codes widen with `vmovl_u8`
+/// (their `u16` lanes are below 256, so valid `i16`) and `vmlal_s16` / `vmlal_high_s16`
+/// multiply-accumulate them with 16 `i16` weights into `i32` lanes. (The dot-product
+/// instructions, `sdot`/`udot`, take 8-bit operands on both sides, so they do not fit `i16`
+/// weights.)
+#[derive(Clone, Copy)]
+pub(crate) struct NeonInt(int32x4_t, int32x4_t);
+
+// SAFETY (for every method): as for `F32Vector` above (NEON present, inlined into a function
+// compiled with it); 16 readable elements at each pointer (the trait's contract).
+impl IntDot for NeonInt {
+    const STEP: usize = 16;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: see the impl's comment.
+        unsafe { NeonInt(vdupq_n_s32(0), vdupq_n_s32(0)) }
+    }
+
+    #[inline(always)]
+    unsafe fn madd(self, w: *const i16, c: *const u8) -> Self {
+        // SAFETY: 16 bytes at `c`, 16 `i16`s at `w` (two 8-lane loads), unaligned.
+        unsafe {
+            let c = vld1q_u8(c);
+            let lo = vreinterpretq_s16_u16(vmovl_u8(vget_low_u8(c)));
+            let hi = vreinterpretq_s16_u16(vmovl_high_u8(c));
+            let (w0, w1) = (vld1q_s16(w), vld1q_s16(w.add(8)));
+            let a = vmlal_high_s16(vmlal_s16(self.0, vget_low_s16(lo), vget_low_s16(w0)), lo, w0);
+            let b = vmlal_high_s16(vmlal_s16(self.1, vget_low_s16(hi), vget_low_s16(w1)), hi, w1);
+            NeonInt(a, b)
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(self) -> i32 {
+        // SAFETY: see the impl's comment.
+        unsafe { vaddvq_s32(vaddq_s32(self.0, self.1)) }
+    }
+}
+
+crate::arch::instantiate_codes!(u8_codes, Isa::Neon, Neon, NeonInt, "neon");

@@ -3,7 +3,7 @@
 //! `f16` converts with F16C's `vcvtph2ps`, so the `f16` table also needs F16C (checked at
 //! run time with AVX2 and FMA; without it `f16` falls back to the portable kernels).
 
-use crate::arch::generic::{F32Vector, Load};
+use crate::arch::generic::{F32Vector, IntDot, Load};
 use crate::Isa;
 use core::arch::x86_64::*;
 use half::f16;
@@ -113,4 +113,42 @@ impl Load<f16> for Avx2 {
 
 crate::arch::instantiate_float!(f32_rows, f32, Isa::Avx2, Avx2, "avx2,fma");
 crate::arch::instantiate_float!(f16_rows, half::f16, Isa::Avx2, Avx2, "avx2,fma,f16c");
-crate::arch::instantiate_codes!(u8_codes, Isa::Avx2, Avx2, "avx2,fma");
+/// A `__m256i` of 8 × i32 accumulators for the integer SQ8 kernel: 16 codes widen with
+/// `vpmovzxbw` and `vpmaddwd` multiplies them by 16 `i16` weights, adding pairs into lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx2Int(__m256i);
+
+// SAFETY (for every method): as for `F32Vector` above (AVX2 present, inlined into a function
+// compiled with it); 16 readable elements at each pointer (the trait's contract).
+impl IntDot for Avx2Int {
+    const STEP: usize = 16;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: see the impl's comment.
+        Avx2Int(unsafe { _mm256_setzero_si256() })
+    }
+
+    #[inline(always)]
+    unsafe fn madd(self, w: *const i16, c: *const u8) -> Self {
+        // SAFETY: 16 bytes at `c` and 16 `i16`s (32 bytes) at `w`, unaligned loads.
+        unsafe {
+            let c = _mm256_cvtepu8_epi16(_mm_loadu_si128(c.cast()));
+            let w = _mm256_loadu_si256(w.cast());
+            Avx2Int(_mm256_add_epi32(self.0, _mm256_madd_epi16(c, w)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(self) -> i32 {
+        // SAFETY: see the impl's comment.
+        unsafe {
+            let s = _mm_add_epi32(_mm256_castsi256_si128(self.0), _mm256_extracti128_si256::<1>(self.0));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
+            let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
+            _mm_cvtsi128_si32(s)
+        }
+    }
+}
+
+crate::arch::instantiate_codes!(u8_codes, Isa::Avx2, Avx2, Avx2Int, "avx2,fma");

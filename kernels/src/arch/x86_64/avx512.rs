@@ -105,4 +105,14 @@ impl Load<f16> for Avx512 {
 
 crate::arch::instantiate_float!(f32_rows, f32, Isa::Avx512, Avx512, "avx512f");
 crate::arch::instantiate_float!(f16_rows, half::f16, Isa::Avx512, Avx512, "avx512f");
-crate::arch::instantiate_codes!(u8_codes, Isa::Avx512, Avx512, "avx512f");
+// The integer SQ8 kernel reuses the 256-bit AVX2 accumulator (a 512-bit one would need
+// AVX-512BW, and VNNI's `vpdpwssd` AVX512_VNNI; neither is written yet: no AVX-512 machine
+// was at hand to test them). `u8` tables for AVX-512 therefore also require AVX2, checked at
+// run time (`Sealed::requires` for `u8`).
+crate::arch::instantiate_codes!(
+    u8_codes,
+    Isa::Avx512,
+    Avx512,
+    crate::arch::x86_64::avx2::Avx2Int,
+    "avx512f,avx2"
+);
