@@ -26,6 +26,8 @@ pub struct Spec {
     pub quantization: Quantization,
     /// Candidates re-scored exactly per query on a quantised index (default: `ef`).
     pub rerank: Option<usize>,
+    /// Renumber the nodes in breadth-first order after the build (`Index::optimize`).
+    pub optimize: bool,
 }
 
 pub fn metric_name(m: Metric) -> &'static str {
@@ -167,7 +169,14 @@ pub fn run(spec: &Spec) -> Result<Report, String> {
         .ef_construction(spec.ef_construction)
         .kernel(spec.kernel)
         .quantization(spec.quantization);
-    let (index, build) = self::build(&base, params, threads, &spec.base)?;
+    let (mut index, mut build) = self::build(&base, params, threads, &spec.base)?;
+    if spec.optimize {
+        let t = Instant::now();
+        index.optimize().map_err(|e| format!("optimize: {e}"))?;
+        let secs = t.elapsed().as_secs_f64();
+        eprintln!("optimized (breadth-first order) in {secs:.2} s");
+        build.seconds += secs;
+    }
     let name = spec.name.clone().unwrap_or_else(|| dataset_name(&spec.base));
     sweep(&index, build, name, &queries, &truth, spec)
 }
@@ -230,10 +239,17 @@ fn sweep(
     let params = index.params();
     let quant = params.quantization_kind();
     let mut report = Report {
-        tool: match (quant, spec.rerank) {
-            (Quantization::None, _) => "hnswx".into(),
-            (q, None) => format!("hnswx-{}", q.name()),
-            (q, Some(r)) => format!("hnswx-{}-rerank{r}", q.name()),
+        tool: {
+            let base = match (quant, spec.rerank) {
+                (Quantization::None, _) => "hnswx".to_string(),
+                (q, None) => format!("hnswx-{}", q.name()),
+                (q, Some(r)) => format!("hnswx-{}-rerank{r}", q.name()),
+            };
+            if spec.optimize {
+                base + "-bfs"
+            } else {
+                base
+            }
         },
         dataset,
         n: index.len(),

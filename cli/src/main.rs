@@ -107,6 +107,10 @@ enum Command {
         /// With --quantization: candidates re-scored exactly per query (default: ef).
         #[arg(long)]
         rerank: Option<usize>,
+        /// Renumber nodes in breadth-first order after the build (Index::optimize; the
+        /// time counts as build time).
+        #[arg(long)]
+        optimize: bool,
         /// Write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -310,6 +314,7 @@ fn run(cli: Cli) -> Result<(), String> {
             kernel,
             quantization,
             rerank,
+            optimize,
             json,
             csv,
             plot,
@@ -329,6 +334,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 kernel,
                 quantization,
                 rerank,
+                optimize,
             };
             let report = match &index {
                 Some(path) => bench::run_saved(&spec, path, verify(no_verify), mmap)?,
