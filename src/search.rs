@@ -48,14 +48,16 @@ impl Index {
     /// [`search_into`](Self::search_into) that also returns how many distances it computed
     /// (for benchmarks).
     pub fn search_counted(&self, query: &[f32], k: usize, ef: usize, out: &mut Vec<Neighbour>) -> Result<u64> {
-        self.search_counted_with(query, k, ef, ef, out)
+        self.search_counted_with(query, k, ef, default_rerank(k), out)
     }
 
     /// [`search`](Self::search) with an explicit rerank count: on an index that walks codes
     /// ([`Quantization::Sq8`](crate::Quantization::Sq8), trained), the best `rerank` candidates
     /// of the walk (at least `k`, at most `ef`) are re-scored with the exact `f32` rows and
     /// the best `k` of those returned, with exact distances. [`search`](Self::search) reranks
-    /// all `ef`. Without codes `rerank` is ignored.
+    /// [`default_rerank`]`(k)` = `max(2k, 16)` (measured: on minilm-100k and sift5k, recall@10
+    /// at every ef from 16 to 128 was the same as reranking all `ef`; `k` alone lost up to
+    /// 0.007). Filtered searches rerank every result. Without codes `rerank` is ignored.
     pub fn search_with(&self, query: &[f32], k: usize, ef: usize, rerank: usize) -> Result<Vec<Neighbour>> {
         let mut out = Vec::with_capacity(k.min(self.len()));
         self.search_counted_with(query, k, ef, rerank, &mut out)?;
@@ -426,6 +428,12 @@ impl Index {
             }
         }
     }
+}
+
+/// The rerank count of [`Index::search`] on an index that walks codes: `max(2k, 16)`
+/// (capped at `ef` when used).
+pub fn default_rerank(k: usize) -> usize {
+    k.saturating_mul(2).max(16)
 }
 
 /// Hints the CPU to fetch the cache line at `p`. Never faults.

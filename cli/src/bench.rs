@@ -295,7 +295,7 @@ fn sweep(
         for (i, q) in queries.rows().enumerate() {
             let t = Instant::now();
             distances += index
-                .search_counted_with(q, k, ef, spec.rerank.unwrap_or(ef), &mut out)
+                .search_counted_with(q, k, ef, spec.rerank.unwrap_or(hnswx::default_rerank(k)), &mut out)
                 .map_err(|e| format!("query {i}: {e}"))?;
             lat.push(t.elapsed().as_secs_f64() * 1e6);
             let want = &truth.row(i)[..k];

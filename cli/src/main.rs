@@ -104,7 +104,7 @@ enum Command {
         /// Walk the graph on codes: none (the exact rows) or sq8 (8-bit codes, exact rerank).
         #[arg(long, default_value = "none")]
         quantization: hnswx::Quantization,
-        /// With --quantization: candidates re-scored exactly per query (default: ef).
+        /// With --quantization: candidates re-scored exactly per query (default: max(2k, 16)).
         #[arg(long)]
         rerank: Option<usize>,
         /// Renumber nodes in breadth-first order after the build (Index::optimize; the
@@ -135,6 +135,12 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
+        /// Walk the graph on codes: none or sq8 (stored in the file).
+        #[arg(long, default_value = "none")]
+        quantization: hnswx::Quantization,
+        /// Renumber nodes in breadth-first order before saving (Index::optimize).
+        #[arg(long)]
+        optimize: bool,
         /// The index file to write.
         #[arg(long)]
         out: PathBuf,
@@ -358,14 +364,20 @@ fn run(cli: Cli) -> Result<(), String> {
             ef_construction,
             seed,
             threads,
+            quantization,
+            optimize,
             out,
         } => {
             let b = load::vectors(&base)?;
             let params = Params::new(b.dim(), metric.into())
                 .m(m)
                 .ef_construction(ef_construction)
-                .seed(seed);
-            let (index, build) = bench::build(&b, params, threads.max(1), &base)?;
+                .seed(seed)
+                .quantization(quantization);
+            let (mut index, build) = bench::build(&b, params, threads.max(1), &base)?;
+            if optimize {
+                index.optimize().map_err(|e| format!("optimize: {e}"))?;
+            }
             index.save(&out).map_err(|e| e.to_string())?;
             println!(
                 "built {} × {} in {:.2} s on {} threads; saved to {} ({} bytes)",
