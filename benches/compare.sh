@@ -23,14 +23,19 @@
 #
 # Environment: EF=10,32,128 overrides the ef sweep; PEERS="faiss-flat usearch-f32" picks the
 # FAISS/usearch runs (default: all four; PEERS= runs none); OUT=dir writes the reports there
-# instead of benches/results (a smoke test need not overwrite the committed ones). The Python packages are installed
-# from PyPI into target/hnswlib-venv (target/hnswlib-avx2-venv with --avx2) the first time.
+# instead of benches/results (a smoke test need not overwrite the committed ones). The Python
+# packages are installed from PyPI into target/hnswlib-venv (target/hnswlib-avx2-venv with
+# --avx2) the first time.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 avx2=${AVX2_ONLY:-0}
 if [ "${1:-}" = --avx2 ]; then
   avx2=1
   shift
+fi
+if [ "${1:-}" != all ] && [ $# -lt 5 ]; then
+  sed -n '2,/^set -euo/p' "$0" | sed '$d'
+  exit 2
 fi
 out=${OUT:-benches/results}
 venv=target/hnswlib-venv
@@ -139,6 +144,5 @@ if [ "${1:-}" = all ]; then
   one mixture-100k $g/mixture-100k_base.fvecs $g/mixture-100k_query.fvecs $g/mixture-100k_gt.ivecs l2
   "$hnswx" compare "${files[@]}" -o "$out/all.svg"
 else
-  [ $# -ge 5 ] || { sed -n 2,29p "$0"; exit 2; }
   one "$@"
 fi
