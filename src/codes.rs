@@ -24,7 +24,7 @@ use std::sync::OnceLock;
 use hnswx_kernels::{Kernels, Metric, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
-use crate::index::{check_finite, inverse_norm};
+use crate::index::{check_finite, check_norm, inverse_norm};
 
 use crate::slab::{Zeroed, SLAB_ALIGN};
 
@@ -85,6 +85,17 @@ pub(crate) const TRAIN_SAMPLE: usize = 100_000;
 /// `add_batch` that brings it there trains first, on the old and the new rows together).
 pub const AUTO_TRAIN_ROWS: usize = 1024;
 
+/// What a training attempt did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Trained {
+    /// Installed a quantiser.
+    Now,
+    /// Another thread had trained it first.
+    Already,
+    /// The data's range is too wide (see [`Sq8::is_valid`]): no codes.
+    Refused,
+}
+
 /// The SQ8 quantiser: per-dimension offset and scale.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Sq8 {
@@ -137,12 +148,19 @@ impl Sq8 {
         Sq8 { offset, scale }
     }
 
-    /// Whether the parameters can code anything: finite, scales non-negative.
+    /// Whether the parameters can code anything with every row constant and every
+    /// reconstruction finite in `f32`: finite, scales non-negative, `Σ(255·sᵢ)²` and `Σoᵢ²`
+    /// (the largest row constant and the offset's squared norm) at most `f32::MAX / 16`.
     pub fn is_valid(&self, dim: usize) -> bool {
+        let bound = f64::from(f32::MAX) / 16.0;
+        let span: f64 = self.scale.iter().map(|&s| (255.0 * f64::from(s)).powi(2)).sum();
+        let off: f64 = self.offset.iter().map(|&o| f64::from(o).powi(2)).sum();
         self.offset.len() == dim
             && self.scale.len() == dim
             && self.offset.iter().all(|o| o.is_finite())
             && self.scale.iter().all(|s| s.is_finite() && *s >= 0.0)
+            && span <= bound
+            && off <= bound
     }
 
     /// Codes `v` into `out` (`dim` bytes, clamped to the trained range); returns the row
@@ -174,6 +192,9 @@ pub(crate) struct Codes {
     metric: Metric,
     kernels: &'static Kernels<u8>,
     sq8: OnceLock<Sq8>,
+    /// Set when training found the data's range too wide for codes (see
+    /// [`Sq8::is_valid`]): the index keeps walking the exact rows and does not try again.
+    refused: std::sync::atomic::AtomicBool,
 }
 
 // SAFETY: a plain byte buffer (`Zeroed` only points at it) plus immutable parameters; rows are
@@ -208,6 +229,7 @@ impl Codes {
             metric,
             kernels,
             sq8: OnceLock::new(),
+            refused: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -220,6 +242,11 @@ impl Codes {
     /// Heap bytes held.
     pub fn bytes(&self) -> usize {
         self.stride * self.capacity.max(1)
+    }
+
+    /// Whether training was refused (data too wide for codes).
+    pub fn refused(&self) -> bool {
+        self.refused.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Bytes per row.
@@ -260,6 +287,7 @@ impl Codes {
         if self.sq8.get().is_some() {
             return false;
         }
+        debug_assert!(q.is_valid(self.dim));
         for i in 0..rows.min(self.capacity) as u32 {
             // SAFETY: rows below `rows` are written and not being written (caller); no one
             // reads codes until the quantiser is set below.
@@ -282,54 +310,54 @@ impl Codes {
         Some(out)
     }
 
-    /// Prepares the query `q` (`dim` floats) for [`score`](Self::score): the weights into
-    /// `w` (at least `dim` floats), rounded to `i16` into `wi` (`|wiᵢ| ≤ MAX_INT_WEIGHT`,
-    /// `wᵢ ≈ scale·wiᵢ`); returns `(bias, scale)`, `bias` being the constant added to every
-    /// score.
-    pub fn prepare(&self, sq8: &Sq8, q: &[f32], w: &mut [f32], wi: &mut [i16]) -> (f32, f32) {
-        let bias = self.weights(sq8, q, w);
-        let w = &w[..self.dim];
-        let top = w.iter().fold(0.0f32, |m, x| m.max(x.abs()));
-        let max = f32::from(MAX_INT_WEIGHT);
-        let (scale, inv) = if top > 0.0 { (top / max, max / top) } else { (0.0, 0.0) };
-        for (o, &x) in wi.iter_mut().zip(w) {
-            *o = (x * inv).round().clamp(-max, max) as i16;
+    /// Prepares the query `q` (`dim` floats) for [`score`](Self::score): its weights,
+    /// rounded to `i16` into `wi` (`|wiᵢ| ≤ MAX_INT_WEIGHT`, weight ≈ `scale·wiᵢ`); returns
+    /// `(bias, scale)`, `bias` being the constant added to every score. Computed in `f64`;
+    /// `None` when the result would not be usable in `f32` (a bias past `f32`'s range, or a
+    /// scale that is not a normal float: data of extreme magnitude): the caller then walks
+    /// the exact rows.
+    pub fn prepare(&self, sq8: &Sq8, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
+        let l2 = self.metric == Metric::L2;
+        let weight = |i: usize| -> f64 {
+            let (x, o, s) = (f64::from(q[i]), f64::from(sq8.offset[i]), f64::from(sq8.scale[i]));
+            if l2 {
+                -2.0 * (x - o) * s
+            } else {
+                -x * s
+            }
+        };
+        let dim = self.dim;
+        let mut top = 0.0f64;
+        let mut sum = 0.0f64;
+        for i in 0..dim {
+            top = top.max(weight(i).abs());
+            let (x, o) = (f64::from(q[i]), f64::from(sq8.offset[i]));
+            sum += if l2 { (x - o) * (x - o) } else { x * o };
         }
-        (bias, scale)
+        let bias = if l2 { sum } else { 1.0 - sum };
+        let max = f64::from(MAX_INT_WEIGHT);
+        let scale = top / max;
+        let usable = bias.is_finite()
+            && (bias as f32).is_finite()
+            && (top == 0.0 || (scale as f32).is_normal() && (scale as f32).is_finite());
+        if !usable {
+            return None;
+        }
+        let inv = if top > 0.0 { max / top } else { 0.0 };
+        for (i, o) in wi.iter_mut().enumerate().take(dim) {
+            *o = (weight(i) * inv).round().clamp(-max, max) as i16;
+        }
+        Some((bias as f32, scale as f32))
     }
 
-    /// The `f32` weights of [`prepare`](Self::prepare) into `w`; returns the bias.
-    fn weights(&self, sq8: &Sq8, q: &[f32], w: &mut [f32]) -> f32 {
-        let mut bias = 0.0f64;
-        let parts = q.iter().zip(&sq8.offset).zip(&sq8.scale).zip(w.iter_mut());
-        match self.metric {
-            Metric::L2 => {
-                for (((&x, &o), &s), w) in parts {
-                    let a = x - o;
-                    bias += f64::from(a) * f64::from(a);
-                    *w = -2.0 * a * s;
-                }
-                bias as f32
-            }
-            _ => {
-                for (((&x, &o), &s), w) in parts {
-                    bias += f64::from(x) * f64::from(o);
-                    *w = -x * s;
-                }
-                (1.0 - bias) as f32
-            }
-        }
-    }
-
-    /// `out[j]` = the approximate distance from the prepared query (`w`, `bias`) to node
-    /// `ids[j]`, for every `j`.
+    /// `out[j]` = the approximate distance from the prepared query (integer weights `wi` and
+    /// `scale`, `bias`: see [`prepare`](Self::prepare)) to node `ids[j]`, for every `j`,
+    /// scored with the exact `i16 × u8` kernel.
     ///
     /// # Safety
-    /// The quantiser is trained; `w` holds `dim` floats; every id is below the capacity and
-    /// its row was published before the caller learned the id; `out` holds `ids.len()`
-    /// floats.
-    /// The integer weights `wi` (from [`prepare`](Self::prepare), with its `scale`) are
-    /// scored with the exact `i16 × u8` kernel.
+    /// The quantiser is trained; `wi` holds `dim` weights from `prepare`; every id is below
+    /// the capacity and its row was published before the caller learned the id; `out` holds
+    /// `ids.len()` floats.
     #[inline(always)]
     pub unsafe fn score(&self, wi: *const i16, scale: f32, bias: f32, ids: &[u32], out: *mut f32) {
         debug_assert!(self.sq8.get().is_some());
@@ -360,9 +388,12 @@ impl crate::Index {
     /// [`Params::quantization`](crate::Params::quantization)). Safe beside searches and
     /// inserts (inserts wait while existing rows are coded, as during a save).
     ///
-    /// Errors: [`Error::InvalidParameter`] if the index has no codes, is trained already or
-    /// the sample is empty; [`Error::Dimension`], [`Error::NonFinite`],
-    /// [`Error::ZeroVector`] (cosine) for a bad sample; [`Error::InsideProgressCallback`].
+    /// Errors: [`Error::InvalidParameter`] if the index has no codes, is trained already, or
+    /// the sample's range is too wide for codes whose distances stay finite in `f32` (the
+    /// index then keeps walking the exact rows); [`Error::Dimension`] for an empty sample or
+    /// a length that is not a multiple of `dim`; [`Error::NonFinite`],
+    /// [`Error::NormTooLarge`] (L2, inner product), [`Error::ZeroVector`] (cosine) for a bad
+    /// row; [`Error::InsideProgressCallback`].
     pub fn train(&self, sample: &[f32]) -> Result<()> {
         let dim = self.dim();
         if self.codes.is_none() {
@@ -380,11 +411,18 @@ impl crate::Index {
         check_finite(sample)?;
         let scale: Vec<f32> = match self.metric() {
             Metric::Cosine => sample.chunks_exact(dim).map(inverse_norm).collect::<Result<_>>()?,
-            _ => vec![1.0; sample.len() / dim],
+            _ => {
+                sample.chunks_exact(dim).try_for_each(check_norm)?;
+                vec![1.0; sample.len() / dim]
+            }
         };
         self.refuse_inside_callback()?;
         match self.train_with(sample, &scale, false) {
-            Some(true) => Ok(()),
+            Some(Trained::Now) => Ok(()),
+            Some(Trained::Refused) => Err(Error::InvalidParameter {
+                name: "train",
+                reason: "the sample's range is too wide for 8-bit codes with finite distances".into(),
+            }),
             _ => Err(Error::InvalidParameter {
                 name: "train",
                 reason: "the quantiser is trained already".into(),
@@ -401,25 +439,29 @@ impl crate::Index {
     /// least [`AUTO_TRAIN_ROWS`] vectors with `extra` rows (scaled by `scale`) added: from
     /// the vectors in it and those rows.
     pub(crate) fn auto_train(&self, extra: &[f32], scale: &[f32]) {
-        let Some(codes) = &self.codes else { return };
-        if codes.trained().is_some() || self.len() + extra.len() / self.dim() < AUTO_TRAIN_ROWS {
-            return;
+        if self.needs_training(extra.len() / self.dim()) {
+            self.train_with(extra, scale, true);
         }
-        self.train_with(extra, scale, true);
+    }
+
+    /// Whether adding `rows` rows would make the index train its quantiser.
+    pub(crate) fn needs_training(&self, rows: usize) -> bool {
+        self.codes
+            .as_ref()
+            .is_some_and(|c| c.trained().is_none() && !c.refused() && self.len() + rows >= AUTO_TRAIN_ROWS)
     }
 
     /// Trains from the rows in the index (when `with_index`) and `extra` (row `i` scaled by
     /// `scale[i]`, or 1), evenly sampled to at most [`TRAIN_SAMPLE`] rows, codes every row
-    /// and installs the quantiser. `Some(false)` if it was trained already, `None` from inside
-    /// a progress callback.
-    fn train_with(&self, extra: &[f32], scale: &[f32], with_index: bool) -> Option<bool> {
+    /// and installs the quantiser. `None` from inside a progress callback.
+    fn train_with(&self, extra: &[f32], scale: &[f32], with_index: bool) -> Option<Trained> {
         let codes = self.codes.as_ref()?;
         // No slot is handed out meanwhile and every one handed out is linked (its row
         // written): the rows below `count` can be read and coded, and every later row is
         // coded by its writer, who will find the quantiser installed.
         let q = self.quiesce()?;
         if codes.trained().is_some() {
-            return Some(false);
+            return Some(Trained::Already);
         }
         let dim = self.dim();
         let own = if with_index { q.count } else { 0 };
@@ -436,9 +478,15 @@ impl crate::Index {
                 ranges.observe(&extra[r * dim..][..dim], scale.get(r).copied().unwrap_or(1.0));
             }
         }
+        let sq8 = Sq8::train(&ranges);
+        if !sq8.is_valid(dim) {
+            codes.refused.store(true, std::sync::atomic::Ordering::Relaxed);
+            return Some(Trained::Refused);
+        }
         // SAFETY: as above, rows below `count` are written and not being written; no code is
         // read before `install` sets the quantiser.
-        Some(unsafe { codes.install(Sq8::train(&ranges), &self.slab, q.count) })
+        unsafe { codes.install(sq8, &self.slab, q.count) };
+        Some(Trained::Now)
     }
 
     /// This index (just loaded, not shared yet) with its codes computed from `sq8`.

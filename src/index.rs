@@ -709,8 +709,26 @@ impl Index {
             }
         };
         // An untrained quantiser that this batch brings to enough rows trains first (on the
-        // batch too), so the batch is linked walking codes.
-        self.auto_train(vectors, &scale);
+        // batch too), so the batch is linked walking codes — once the batch is known to be
+        // accepted (the checks run again when the slots are claimed).
+        if self.needs_training(labels.len()) {
+            {
+                let slots = self.lock_slots_for_claim();
+                if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {
+                    return Err(Error::CapacityExhausted {
+                        capacity: self.capacity(),
+                    });
+                }
+                let mut seen = std::collections::HashSet::new();
+                if let Some(&dup) = labels
+                    .iter()
+                    .find(|&&l| slots.by_label.contains_key(&l) || !seen.insert(l))
+                {
+                    return Err(Error::DuplicateLabel(dup));
+                }
+            }
+            self.auto_train(vectors, &scale);
+        }
         let claimed = {
             let mut slots = self.lock_slots_for_claim();
             if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {

@@ -337,6 +337,8 @@ impl Index {
         let keep = self.occupied();
         let used = self.used();
         let entry = self.entry.load(Ordering::Acquire);
+        let mut is_kept = vec![false; used];
+        keep.iter().for_each(|&i| is_kept[i as usize] = true);
         let mut order = Vec::with_capacity(keep.len());
         let mut seen = vec![false; used];
         if entry != NO_ENTRY {
@@ -349,7 +351,7 @@ impl Index {
                 head += 1;
                 for j in 0..count(row) {
                     let id = link(row, j) as usize;
-                    if id < used && !seen[id] {
+                    if id < used && is_kept[id] && !seen[id] {
                         seen[id] = true;
                         order.push(id as u32);
                     }
@@ -361,8 +363,6 @@ impl Index {
         order.extend(keep.iter().filter(|&&i| !seen[i as usize]));
         debug_assert_eq!(order.len(), keep.len());
         // Slots not holding a node keep their drawn levels, after the nodes.
-        let mut is_kept = vec![false; used];
-        keep.iter().for_each(|&i| is_kept[i as usize] = true);
         let extra: Vec<u8> = (0..self.capacity() as u32)
             .filter(|&i| (i as usize) >= used || !is_kept[i as usize])
             .map(|i| self.graph.level(i) as u8)
@@ -423,6 +423,19 @@ impl Index {
             let (id, level) = unpack_entry(entry);
             pack_entry(new_id[id as usize], level)
         };
+        // Everything that can fail (allocations) happens before the slot maps change.
+        let codes = match &self.codes {
+            Some(old) => {
+                let codes = crate::index::new_codes(&self.params, cap)?.expect("params have codes");
+                if let Some(q) = old.trained() {
+                    // SAFETY: a new table nobody else can see yet; rows `0..keep.len()` of the
+                    // new slab are written (above).
+                    unsafe { codes.install(q.clone(), &slab, keep.len()) };
+                }
+                Some(codes)
+            }
+            None => None,
+        };
         let remap =
             |m: &HashMap<u64, u32>| -> HashMap<u64, u32> { m.iter().map(|(&l, &s)| (l, new_id[s as usize])).collect() };
         {
@@ -432,18 +445,6 @@ impl Index {
             slots.removed = remap(&slots.removed);
             slots.pending = slots.pending.iter().map(|&s| new_id[s as usize]).collect();
         }
-        let codes = match &self.codes {
-            Some(old) => {
-                let codes = crate::index::new_codes(&self.params, cap)?.expect("params have codes");
-                if let Some(q) = old.trained() {
-                    // SAFETY: a new table nobody else can see yet; rows `0..cap` of the new
-                    // slab are written.
-                    unsafe { codes.install(q.clone(), &slab, keep.len()) };
-                }
-                Some(codes)
-            }
-            None => None,
-        };
         self.slab = slab;
         self.codes = codes;
         self.graph = graph;

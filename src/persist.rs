@@ -569,6 +569,11 @@ impl Index {
             let head = map.get(at..at + 8).ok_or_else(misplaced)?;
             let n = quantizer_len(head, params.dim)?;
             let block = map.get(at..at + n).ok_or_else(misplaced)?;
+            if align_up((at + n) as u64) != h.file_len {
+                return Err(FileError::Corrupt(
+                    "section quantiser disagrees with the file length".into(),
+                ));
+            }
             let q = parse_quantizer(block, params.dim)?;
             if verify == Verify::All && map[at + n..align_up((at + n) as u64) as usize].iter().any(|&b| b != 0) {
                 return Err(PadError::NonZero.or_io(io));

@@ -200,11 +200,9 @@ pub struct Scratch {
     /// The query, normalised for cosine and zero-padded to the slab's row length, on a cache
     /// line.
     pub query: AVec<f32, ConstAlign<SLAB_ALIGN>>,
-    /// The query prepared for walking codes (`Codes::prepare`): weights, the constant
-    /// added to every score, and whether the walk uses them (else the `f32` rows).
-    pub nav: AVec<f32, ConstAlign<SLAB_ALIGN>>,
-    /// The weights rounded to `i16` for the integer kernel, and their scale (weight ≈
-    /// `nav_scale · nav_int`).
+    /// The query prepared for walking codes (`Codes::prepare`): its weights rounded to
+    /// `i16` for the integer kernel and their scale (weight ≈ `nav_scale · nav_int`), the
+    /// constant added to every score, and whether the walk uses them (else the `f32` rows).
     pub nav_int: AVec<i16, ConstAlign<SLAB_ALIGN>>,
     pub nav_scale: f32,
     pub nav_bias: f32,
@@ -252,8 +250,6 @@ impl Scratch {
     pub fn new(capacity: usize, stride: usize, m0: usize, ef: usize) -> Self {
         let mut query = AVec::with_capacity(SLAB_ALIGN, stride);
         query.resize(stride, 0.0);
-        let mut nav = AVec::with_capacity(SLAB_ALIGN, stride);
-        nav.resize(stride, 0.0);
         let mut nav_int = AVec::with_capacity(SLAB_ALIGN, stride);
         nav_int.resize(stride, 0);
         Scratch {
@@ -266,7 +262,6 @@ impl Scratch {
             ids: Vec::with_capacity(m0 + 1),
             dists: vec![0.0; m0 + 1],
             query,
-            nav,
             nav_int,
             nav_scale: 0.0,
             nav_bias: 0.0,

@@ -224,10 +224,14 @@ impl Index {
             if let Some(sq8) = codes.trained() {
                 // SAFETY: `q` points at a padded row of at least `dim` floats that nobody
                 // writes meanwhile (the caller's scratch query, or a published slab row);
-                // `s.nav` is a different buffer.
+                // `s.nav_int` is a different buffer.
                 let qs = unsafe { std::slice::from_raw_parts(q, self.dim()) };
-                (s.nav_bias, s.nav_scale) = codes.prepare(sq8, qs, &mut s.nav, &mut s.nav_int);
-                s.nav_on = true;
+                // A query whose weights do not fit `f32` (extreme magnitudes) walks the
+                // exact rows instead.
+                if let Some((bias, scale)) = codes.prepare(sq8, qs, &mut s.nav_int) {
+                    (s.nav_bias, s.nav_scale) = (bias, scale);
+                    s.nav_on = true;
+                }
             }
         }
     }

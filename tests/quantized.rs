@@ -240,3 +240,67 @@ fn training_while_others_search_and_add() {
         assert_eq!(index.search(base.row(i), 1, 48).unwrap()[0].label, i as u64);
     }
 }
+
+/// Review findings 1 and 2: data of extreme magnitude (tiny, or huge with offsets whose norm
+/// passes what `check_norm` bounds per vector) must not break the walk: such queries, or such
+/// quantisers, fall back to the exact rows, and recall matches the f32 index.
+#[test]
+fn extreme_magnitudes_fall_back_to_exact_rows() {
+    let (base, queries) = mixture(1500, 20, 16, 9);
+    // (Much smaller and even exact f32 squared distances underflow to 0.)
+    for factor in [1e-18f32, 3e-18] {
+        let scaled: Vec<f32> = base.as_slice().iter().map(|x| x * factor).collect();
+        let index = Index::new(Params::new(16, Metric::L2).quantization(Quantization::Sq8), 1500).unwrap();
+        index.add_batch(&(0..1500).collect::<Vec<_>>(), &scaled).unwrap();
+        for i in (0..1500).step_by(101) {
+            let hits = index.search(&scaled[i * 16..][..16], 10, 64).unwrap();
+            assert_eq!(hits.len(), 10, "factor {factor:e}");
+            assert_eq!(hits[0].label, i as u64, "factor {factor:e}");
+        }
+    }
+    let _ = queries;
+    // One-hot vectors of magnitude ~4e18: each is accepted, but the offsets' norm is not
+    // bounded; the quantiser is refused and the index walks exact rows.
+    let n = 500;
+    let dim = 16;
+    let mut data = vec![0.0f32; n * dim];
+    for i in 0..n {
+        data[i * dim + i % dim] = 3e18 + (i as f32) * 6e15;
+    }
+    let index = Index::new(Params::new(dim, Metric::L2).quantization(Quantization::Sq8), n).unwrap();
+    let labels: Vec<u64> = (0..n as u64).collect();
+    // Below the automatic threshold: train explicitly, which must refuse rather than install.
+    assert!(matches!(index.train(&data), Err(Error::InvalidParameter { .. })));
+    assert!(!index.is_trained());
+    index.add_batch(&labels, &data).unwrap();
+    for i in (0..n).step_by(37) {
+        let hits = index.search(&data[i * dim..][..dim], 10, 64).unwrap();
+        assert_eq!(hits.len(), 10);
+        assert_eq!(hits[0].label, i as u64);
+    }
+    // And a sample whose norm `add` would refuse is refused by `train` too.
+    let huge = vec![1e25f32; dim];
+    let fresh = Index::new(Params::new(dim, Metric::L2).quantization(Quantization::Sq8), 10).unwrap();
+    assert!(matches!(fresh.train(&huge), Err(Error::NormTooLarge { .. })));
+}
+
+/// Review finding 3: a batch refused for a duplicate label (or capacity) must not train the
+/// quantiser on its rows.
+#[test]
+fn a_refused_batch_does_not_train() {
+    let (base, _) = mixture(2000, 0, DIM, 10);
+    let index = Index::new(sq8(Metric::L2), 1500).unwrap();
+    let mut labels: Vec<u64> = (0..2000).collect();
+    assert!(matches!(
+        index.add_batch(&labels, base.as_slice()),
+        Err(Error::CapacityExhausted { .. })
+    ));
+    labels.truncate(1400);
+    labels[5] = 0;
+    assert!(matches!(
+        index.add_batch(&labels, &base.as_slice()[..1400 * DIM]),
+        Err(Error::DuplicateLabel(0))
+    ));
+    assert!(!index.is_trained());
+    assert_eq!(index.len(), 0);
+}

@@ -572,11 +572,27 @@ fn verify(no_verify: bool) -> Verify {
 fn info(idx: &Index, path: &std::path::Path) -> String {
     let p = idx.params();
     let st = idx.graph_stats();
+    // The version the file was written in: bytes 8..12 of its header.
+    let version = (|| {
+        use std::io::Read;
+        let mut head = [0u8; 12];
+        std::fs::File::open(path).ok()?.read_exact(&mut head).ok()?;
+        Some(u32::from_le_bytes([head[8], head[9], head[10], head[11]]))
+    })()
+    .map_or_else(|| "?".to_string(), |v| v.to_string());
     let mut s = format!(
-        "file:        {} ({} bytes, format version {})\n",
+        "file:        {} ({} bytes, format version {version})\n",
         path.display(),
         std::fs::metadata(path).map(|m| m.len()).unwrap_or(0),
-        hnswx::FORMAT_VERSION
+    );
+    s += &format!(
+        "walk:        {}{}\n",
+        p.quantization_kind().name(),
+        if idx.is_trained() {
+            " (trained codes, exact rerank)"
+        } else {
+            ""
+        }
     );
     s += &format!(
         "vectors:     {} × {}, metric {}\n",
