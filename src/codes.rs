@@ -329,9 +329,9 @@ impl Codes {
         let dim = self.dim;
         let mut top = 0.0f64;
         let mut sum = 0.0f64;
-        for i in 0..dim {
+        for (i, (&x, &o)) in q.iter().zip(&sq8.offset).enumerate().take(dim) {
             top = top.max(weight(i).abs());
-            let (x, o) = (f64::from(q[i]), f64::from(sq8.offset[i]));
+            let (x, o) = (f64::from(x), f64::from(o));
             sum += if l2 { (x - o) * (x - o) } else { x * o };
         }
         let bias = if l2 { sum } else { 1.0 - sum };
