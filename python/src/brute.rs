@@ -412,7 +412,7 @@ impl PyBfIndex {
         self.num_threads.load(Ordering::Relaxed)
     }
 
-    #[setter]
+    #[setter(num_threads)]
     fn set_num_threads_attr(&self, n: i64) {
         self.num_threads.store(n, Ordering::Relaxed);
     }

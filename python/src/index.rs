@@ -706,7 +706,7 @@ impl PyIndex {
         self.ef.load(Ordering::Relaxed)
     }
 
-    #[setter]
+    #[setter(ef)]
     fn set_ef_attr(&self, ef: usize) {
         self.ef.store(ef, Ordering::Relaxed);
     }
@@ -722,7 +722,7 @@ impl PyIndex {
         self.num_threads.load(Ordering::Relaxed)
     }
 
-    #[setter]
+    #[setter(num_threads)]
     fn set_num_threads_attr(&self, num_threads: i64) {
         self.num_threads.store(num_threads, Ordering::Relaxed);
     }
