@@ -572,6 +572,51 @@ impl Index {
         self.lock_slots().by_label.contains_key(&label)
     }
 
+    /// The live labels (added and not removed), in no particular order. O(len); for
+    /// bindings and tools that list an index (hnswlib's `get_ids_list`).
+    ///
+    /// ```
+    /// use hnswx::{Index, Metric, Params};
+    /// let index = Index::new(Params::new(1, Metric::L2), 10).unwrap();
+    /// index.add_batch(&[3, 1, 2], &[0.0, 1.0, 2.0]).unwrap();
+    /// index.remove(2).unwrap();
+    /// let mut labels = index.labels();
+    /// labels.sort();
+    /// assert_eq!(labels, [1, 3]);
+    /// assert_eq!(index.removed_labels(), [2]);
+    /// ```
+    pub fn labels(&self) -> Vec<u64> {
+        self.lock_slots().by_label.keys().copied().collect()
+    }
+
+    /// The removed labels that [`restore`](Self::restore) can still bring back (removed, not
+    /// yet consolidated away, not re-added or updated since), in no particular order.
+    pub fn removed_labels(&self) -> Vec<u64> {
+        self.lock_slots().removed.keys().copied().collect()
+    }
+
+    /// Checks row-major `vectors` as [`add_batch`](Self::add_batch) does before adding
+    /// anything (a whole number of `dim`-long rows, finite components, and the metric's
+    /// norm rule), without adding them. A caller that adds a large batch in pieces checks it
+    /// whole first, so that a bad row in a later piece cannot leave the earlier pieces in.
+    ///
+    /// Errors: [`Error::Dimension`], [`Error::NonFinite`], [`Error::NormTooLarge`] (L2,
+    /// inner product), [`Error::ZeroVector`] (cosine).
+    pub fn check_vectors(&self, vectors: &[f32]) -> Result<()> {
+        let dim = self.dim();
+        if !vectors.len().is_multiple_of(dim) {
+            return Err(Error::Dimension {
+                expected: dim,
+                got: vectors.len() % dim,
+            });
+        }
+        check_finite(vectors)?;
+        match self.metric() {
+            Metric::Cosine => vectors.chunks_exact(dim).try_for_each(|v| inverse_norm(v).map(|_| ())),
+            _ => vectors.chunks_exact(dim).try_for_each(check_norm),
+        }
+    }
+
     /// The stored vector of `label` (normalised, under the cosine metric).
     pub fn get(&self, label: u64) -> Result<Vec<f32>> {
         let slots = self.lock_slots();

@@ -231,3 +231,42 @@ fn results_are_sorted_and_match_exact_distances() {
         }
     }
 }
+
+#[test]
+fn labels_removed_labels_and_check_vectors() {
+    let index = Index::new(Params::new(2, Metric::Cosine), 8).unwrap();
+    index.add_batch(&[5, 6, 7], &[1.0, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+    index.remove(6).unwrap();
+    let mut live = index.labels();
+    live.sort_unstable();
+    assert_eq!(live, [5, 7]);
+    assert_eq!(index.removed_labels(), [6]);
+    index.restore(6).unwrap();
+    assert!(index.removed_labels().is_empty());
+    // Removed then consolidated: gone from both lists.
+    index.remove(7).unwrap();
+    index.consolidate();
+    assert!(index.removed_labels().is_empty());
+    assert_eq!(index.labels().len(), 2);
+    // check_vectors refuses what add_batch refuses and adds nothing.
+    assert!(index.check_vectors(&[1.0, 2.0, 3.0, 4.0]).is_ok());
+    assert!(matches!(
+        index.check_vectors(&[1.0, 2.0, 3.0]),
+        Err(Error::Dimension { .. })
+    ));
+    assert!(matches!(
+        index.check_vectors(&[1.0, 2.0, f32::NAN, 4.0]),
+        Err(Error::NonFinite { position: 2, .. })
+    ));
+    assert!(matches!(
+        index.check_vectors(&[1.0, 2.0, 0.0, 0.0]),
+        Err(Error::ZeroVector { .. })
+    ));
+    assert_eq!(index.len(), 2);
+    let l2 = Index::new(Params::new(2, Metric::L2), 8).unwrap();
+    assert!(l2.check_vectors(&[0.0, 0.0]).is_ok());
+    assert!(matches!(
+        l2.check_vectors(&[1e19, 1e19]),
+        Err(Error::NormTooLarge { .. })
+    ));
+}

@@ -1,9 +1,15 @@
 #!/usr/bin/env python3
-"""hnswlib on the same files, parameters and threads as `hnswx bench`, writing the same JSON.
+"""hnswlib, or hnswx's Python module, on the same files, parameters and threads as
+`hnswx bench`, writing the same JSON.
 
 Usage (normally through ../compare.sh):
     python3 run.py --base B --query Q [--gt G] --metric l2|ip|cos --k 10 --m 16 \
-        --ef-construction 200 --ef 10,16,32 --threads N --json OUT.json [--name NAME]
+        --ef-construction 200 --ef 10,16,32 --threads N --json OUT.json [--name NAME] \
+        [--module hnswlib|hnswx]
+
+--module hnswx runs the very same Python loop on `import hnswx as hnswlib` (the bindings in
+python/, installed with `pip install ./python`): one script, one JSON schema, so the two
+reports compare Python-level cost for Python-level cost. Its "tool" field is "hnswx-python".
 
 Fairness:
 - Single-thread QPS: one `knn_query(all queries, k, num_threads=1)` call per ef, so the loop
@@ -27,8 +33,11 @@ import platform
 import sys
 import time
 
+import importlib
+
 import numpy as np
-import hnswlib
+
+hnswlib = None  # the module under test, imported in main() (--module)
 
 
 def read_vecs(path, dtype):
@@ -92,7 +101,10 @@ def main():
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json", required=True)
+    ap.add_argument("--module", choices=["hnswlib", "hnswx"], default="hnswlib")
     a = ap.parse_args()
+    global hnswlib
+    hnswlib = importlib.import_module(a.module)
 
     base, queries = load(a.base), load(a.query)
     if base.shape[1] != queries.shape[1]:
@@ -111,7 +123,7 @@ def main():
     index.add_items(base, np.arange(n), num_threads=a.threads)
     seconds = time.perf_counter() - t
     after = rss()
-    print(f"hnswlib {n} × {dim} {a.metric}: built in {seconds:.2f} s on {a.threads} threads", flush=True)
+    print(f"{a.module} {n} × {dim} {a.metric}: built in {seconds:.2f} s on {a.threads} threads", flush=True)
 
     runs = []
     index.set_num_threads(1)
@@ -149,7 +161,7 @@ def main():
 
     name = a.name or os.path.basename(a.base).rsplit(".", 1)[0].removesuffix("_base")
     report = {
-        "tool": "hnswlib",
+        "tool": "hnswlib" if a.module == "hnswlib" else "hnswx-python",
         "dataset": name,
         "n": n,
         "dim": dim,
@@ -166,8 +178,8 @@ def main():
             "cpu": cpu_model(),
             "cores": os.cpu_count(),
             "threads_used": a.threads,
-            "kernel": "hnswlib -march=native",
-            "compiler": f"hnswlib {getattr(hnswlib, '__version__', '0.8.0')}, Python {platform.python_version()}",
+            "kernel": "hnswlib -march=native" if a.module == "hnswlib" else "hnswx run-time dispatch",
+            "compiler": f"{a.module} {getattr(hnswlib, '__version__', '0.8.0')}, Python {platform.python_version()}",
             "os": f"{platform.system().lower()} {platform.machine()}",
         },
         "runs": runs,
