@@ -605,9 +605,13 @@ impl PyIndex {
         Ok(PyIndex::with_space(space, dim as usize, None))
     }
 
-    /// Creates the index structure for up to `max_elements` vectors.
-    #[pyo3(signature = (max_elements, M = 16, ef_construction = 200, random_seed = 100, allow_replace_deleted = false))]
-    #[allow(non_snake_case)]
+    /// Creates the index structure for up to `max_elements` vectors. Beyond hnswlib:
+    /// `quantization="sq8"` walks 8-bit codes and re-scores the best candidates exactly
+    /// (results keep exact distances; see the Rust `Params::quantization`); `"none"` (the
+    /// default) walks the float rows. Files written by `save` keep it; hnswlib's format
+    /// (`save_index`) does not.
+    #[pyo3(signature = (max_elements, M = 16, ef_construction = 200, random_seed = 100, allow_replace_deleted = false, quantization = "none"))]
+    #[allow(non_snake_case, clippy::too_many_arguments)]
     fn init_index(
         &self,
         py: Python<'_>,
@@ -616,11 +620,17 @@ impl PyIndex {
         ef_construction: usize,
         random_seed: u64,
         allow_replace_deleted: bool,
+        quantization: &str,
     ) -> PyResult<()> {
+        let quantization: hnswx::Quantization = quantization
+            .parse()
+            .map_err(|e: String| Fail::Msg(Kind::InvalidParameter, e))
+            .map_err(PyErr::from)?;
         let params = Params::new(self.dim, self.space.metric())
             .m(M)
             .ef_construction(ef_construction)
-            .seed(random_seed);
+            .seed(random_seed)
+            .quantization(quantization);
         py.detach(|| {
             let mut guard = write(&self.state);
             if guard.is_some() {

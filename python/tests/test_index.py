@@ -659,3 +659,39 @@ def test_exception_hierarchy():
     for cls in (hnswx.CapacityError, hnswx.FileError, hnswx.NotInitializedError):
         assert issubclass(cls, hnswx.HnswxError)
     assert hnswx.DimensionError.__module__ == "hnswx"
+
+
+# ---- quantised traversal (beyond hnswlib) ----
+
+
+@pytest.mark.parametrize("space", ["l2", "ip", "cosine"])
+def test_sq8_quantization_keeps_exact_distances_and_recall(space, tmp_path):
+    q = data(20, 16, seed=6)
+    plain, x = build(space, n=3000, dim=16, seed=5)
+    coded, _ = build(space, n=3000, dim=16, seed=5, quantization="sq8")
+    coded.set_ef(64)
+    plain.set_ef(64)
+    labels, dists = coded.knn_query(q, k=10)
+    want, _ = plain.knn_query(q, k=10)
+    all_labels, all_dists = exact(x, np.arange(3000), q, 3000, space)
+
+    def recall(found):
+        return sum(len(set(a) & set(b[:10])) for a, b in zip(found, all_labels)) / found.size
+
+    assert recall(labels) >= recall(want) - 0.03, (recall(labels), recall(want))
+    # Distances are exact (re-scored from the float rows).
+    for row in range(len(q)):
+        table = dict(zip(all_labels[row].tolist(), all_dists[row].tolist()))
+        for lab, d in zip(labels[row].tolist(), dists[row].tolist()):
+            assert abs(d - table[lab]) <= 1e-4 * max(1.0, abs(table[lab]))
+    path = str(tmp_path / "sq8.hnswx")
+    coded.save(path)
+    back = hnswx.load(path)
+    back.set_ef(64)
+    assert np.array_equal(back.knn_query(q, k=10)[0], labels)
+
+
+def test_bad_quantization_name():
+    index = hnswx.Index("l2", 4)
+    with pytest.raises(ValueError):
+        index.init_index(10, quantization="pq4")
