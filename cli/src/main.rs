@@ -245,6 +245,10 @@ enum Command {
         /// Run consolidate() every SECS seconds in the background during the live phase.
         #[arg(long, value_name = "SECS")]
         consolidate_every: Option<f64>,
+        /// Pin reader i to core i and writer j to the last core but j (Linux; attribution
+        /// runs: readers and writers then never share a core with each other).
+        #[arg(long)]
+        pin: bool,
         /// Seconds per phase (frozen, then live).
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
@@ -472,6 +476,7 @@ fn run(cli: Cli) -> Result<(), String> {
             save_path,
             write_mix,
             consolidate_every,
+            pin,
             threads,
             json,
             svg,
@@ -495,6 +500,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 save_path,
                 write_mix: write_mix.parse()?,
                 consolidate_every,
+                pin,
                 threads,
             };
             let r = serve::run(&spec)?;

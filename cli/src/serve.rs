@@ -54,6 +54,8 @@ pub struct Spec {
     pub write_mix: WriteMix,
     /// Seconds between background `consolidate()` calls in the live phase.
     pub consolidate_every: Option<f64>,
+    /// Pin reader `i` to core `i`, writer `j` to core `cores - 1 - j` (modulo the cores).
+    pub pin: bool,
     pub threads: usize,
 }
 
@@ -196,6 +198,13 @@ pub struct Phase {
     pub len_before: usize,
     pub len_after: usize,
     pub reads: Summary,
+    /// On-CPU time of each read (the reader thread's CPU clock around the search, Linux
+    /// only): latency less the time the thread waited for a core (or, open loop, for its
+    /// send time). Zeros where the clock is not read.
+    pub reads_on_cpu: Summary,
+    /// Reads that spent over 1 ms off the CPU (preempted or waiting for a core) during the
+    /// search itself.
+    pub reads_off_cpu_over_1ms: u64,
     /// Every write, whatever its kind.
     pub writes: Summary,
     /// Writes by kind (`add`, `remove`, `update`, `restore`; kinds that ran).
@@ -235,6 +244,8 @@ pub struct ServeReport {
     /// Weights of add:remove:update:restore.
     pub write_mix: String,
     pub consolidate_every_s: Option<f64>,
+    /// Readers and writers pinned to cores (`--pin`).
+    pub pinned: bool,
     pub build_seconds: f64,
     pub hardware: report::Hardware,
     pub frozen: Phase,
@@ -478,8 +489,55 @@ fn wait_until(t: Instant) {
     }
 }
 
-fn reader(sh: &Shared, id: usize, rate: Option<f64>) -> Recorder {
-    let mut rec = Recorder::new();
+/// This thread's CPU time in ns (`None` where the clock is not available).
+fn thread_cpu_ns() -> Option<u64> {
+    #[cfg(target_os = "linux")]
+    {
+        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+        // SAFETY: `ts` is a valid, writable timespec; the clock id is a constant Linux knows.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        (rc == 0).then(|| ts.tv_sec as u64 * NS + ts.tv_nsec as u64)
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
+/// Pins the calling thread to `core` (modulo the cores it may use); a note on failure.
+fn pin_to(core: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // SAFETY: `cpu_set_t` is a plain bit array: all zeros is a valid empty set.
+        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `core % cores` is below `CPU_SETSIZE` (1,024) on any machine this runs on:
+        // `available_parallelism` counts the cores of this thread's affinity mask.
+        unsafe { libc::CPU_SET(core % cores, &mut set) };
+        // SAFETY: `set` is a valid cpu_set_t of the size passed; pid 0 is the calling thread.
+        let rc = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
+        if rc != 0 {
+            eprintln!("note: could not pin a thread to core {}", core % cores);
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = core;
+}
+
+/// A reader's latencies: wall (from the send time) and on-CPU.
+struct ReaderRecords {
+    wall: Recorder,
+    cpu: Recorder,
+    off_cpu_over_1ms: u64,
+}
+
+fn reader(sh: &Shared, id: usize, rate: Option<f64>, pin: bool) -> ReaderRecords {
+    if pin {
+        pin_to(id);
+    }
+    let mut rec = ReaderRecords {
+        wall: Recorder::new(),
+        cpu: Recorder::new(),
+        off_cpu_over_1ms: 0,
+    };
     let mut out = Vec::with_capacity(sh.k);
     let nq = sh.queries.len();
     let interval = rate.map(|r| Duration::from_secs_f64(1.0 / r));
@@ -506,9 +564,17 @@ fn reader(sh: &Shared, id: usize, rate: Option<f64>) -> Recorder {
         let q = sh.queries.row((id * 7919 + i) % nq);
         i += 1;
         let start = sh.query_start();
+        let (cpu0, w0) = (thread_cpu_ns(), Instant::now());
         let r = sh.index.search_into(q, sh.k, sh.ef, &mut out);
         let done = Instant::now();
-        rec.record((t0 - sh.start).as_secs_f64(), (done - t0).as_nanos() as u64);
+        let at = (t0 - sh.start).as_secs_f64();
+        rec.wall.record(at, (done - t0).as_nanos() as u64);
+        if let (Some(a), Some(b)) = (cpu0, thread_cpu_ns()) {
+            let cpu = b.saturating_sub(a);
+            rec.cpu.record(at, cpu);
+            let wall = (done - w0).as_nanos() as u64;
+            rec.off_cpu_over_1ms += u64::from(wall.saturating_sub(cpu) > 1_000_000);
+        }
         match r {
             Ok(()) => sh.check(&out, &start),
             Err(e) => sh.violation(|| format!("search failed: {e}")),
@@ -557,7 +623,11 @@ struct WriterRecords {
     kinds: [Recorder; 4],
 }
 
-fn writer(sh: &Shared, id: usize, rate: f64, initial: usize) -> WriterRecords {
+fn writer(sh: &Shared, id: usize, rate: f64, initial: usize, pin: bool) -> WriterRecords {
+    if pin {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        pin_to(cores - 1 - id % cores);
+    }
     let mut rec = WriterRecords {
         all: Recorder::new(),
         kinds: std::array::from_fn(|_| Recorder::new()),
@@ -707,13 +777,13 @@ fn run_phase(
         let rs: Vec<_> = (0..p.readers)
             .map(|id| {
                 let sh = &sh;
-                s.spawn(move || reader(sh, id, p.read_rate.map(|r| r / p.readers as f64)))
+                s.spawn(move || reader(sh, id, p.read_rate.map(|r| r / p.readers as f64), spec.pin))
             })
             .collect();
         let ws: Vec<_> = (0..p.writers)
             .map(|id| {
                 let sh = &sh;
-                s.spawn(move || writer(sh, id, p.write_rate / p.writers as f64, initial))
+                s.spawn(move || writer(sh, id, p.write_rate / p.writers as f64, initial, spec.pin))
             })
             .collect();
         if let (Some(secs), Some(path)) = (p.save_every, p.save_path) {
@@ -743,13 +813,17 @@ fn run_phase(
                 })
             });
         }
-        let reads = {
-            let mut all = Recorder::new();
-            for h in rs {
-                all.merge(&h.join().expect("a reader panicked"));
-            }
-            all
+        let mut reads = ReaderRecords {
+            wall: Recorder::new(),
+            cpu: Recorder::new(),
+            off_cpu_over_1ms: 0,
         };
+        for h in rs {
+            let r = h.join().expect("a reader panicked");
+            reads.wall.merge(&r.wall);
+            reads.cpu.merge(&r.cpu);
+            reads.off_cpu_over_1ms += r.off_cpu_over_1ms;
+        }
         let mut writes = WriterRecords {
             all: Recorder::new(),
             kinds: std::array::from_fn(|_| Recorder::new()),
@@ -765,6 +839,7 @@ fn run_phase(
     });
     let seconds = spec.duration;
     let n_seconds = reads
+        .wall
         .seconds
         .len()
         .max(writes.all.seconds.len())
@@ -772,7 +847,7 @@ fn run_phase(
     let q = |h: Option<&Histogram<u64>>, f: fn(&Histogram<u64>) -> u64| h.map_or(0.0, |h| f(h) as f64 / 1e3);
     let per_second = (0..n_seconds)
         .map(|t| {
-            let r = reads.seconds.get(t);
+            let r = reads.wall.seconds.get(t);
             let w = writes.all.seconds.get(t);
             Second {
                 t,
@@ -797,7 +872,9 @@ fn run_phase(
         seconds,
         len_before,
         len_after: index.len(),
-        reads: reads.summary(seconds),
+        reads: reads.wall.summary(seconds),
+        reads_on_cpu: reads.cpu.summary(seconds),
+        reads_off_cpu_over_1ms: reads.off_cpu_over_1ms,
         writes: writes.all.summary(seconds),
         writes_by_kind,
         saves: saves.into_inner().unwrap(),
@@ -937,6 +1014,7 @@ pub fn run(spec: &Spec) -> Result<ServeReport, String> {
         save_every_s: spec.save_every,
         write_mix: spec.write_mix.text(),
         consolidate_every_s: spec.consolidate_every,
+        pinned: spec.pin,
         build_seconds,
         hardware: report::hardware(spec.readers + writers, index.kernel().isa().name()),
         p99_target_met: p99_ratio <= 1.5,
@@ -992,6 +1070,15 @@ pub fn table(r: &ServeReport) -> String {
             w.max_us,
             p.saves.len(),
             p.violations
+        );
+    }
+    s +=
+        "\n| phase | read on-CPU p50 µs | p99 | p99.9 | max | reads > 1 ms off-CPU |\n|---|---:|---:|---:|---:|---:|\n";
+    for p in [&r.frozen, &r.live] {
+        let c = &p.reads_on_cpu;
+        s += &format!(
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
+            p.name, c.p50_us, c.p99_us, c.p999_us, c.max_us, p.reads_off_cpu_over_1ms
         );
     }
     if !r.live.writes_by_kind.is_empty() {
