@@ -54,6 +54,7 @@ pub use hnswx_kernels::{Choice, Isa, Metric};
 pub use index::{Index, Neighbour, MAX_CAPACITY};
 pub use params::{Params, MAX_EF_CONSTRUCTION, MAX_M};
 pub use persist::{FileError, Verify, FORMAT_VERSION, MAGIC};
+pub use search::NO_LABEL;
 pub use stats::GraphStats;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
