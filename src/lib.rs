@@ -51,6 +51,7 @@ pub use error::{Error, Result};
 pub use filter::{LabelSet, SAMPLE, SCAN_TEST_COST};
 pub use hnswx_kernels as kernels;
 pub use hnswx_kernels::{Choice, Isa, Metric};
+pub use graph::row_lock_waits;
 pub use index::{Index, Neighbour, MAX_CAPACITY};
 pub use params::{Params, MAX_EF_CONSTRUCTION, MAX_M};
 pub use persist::{FileError, Verify, FORMAT_VERSION, MAGIC};

@@ -205,6 +205,9 @@ pub struct Phase {
     /// Reads that spent over 1 ms off the CPU (preempted or waiting for a core) during the
     /// search itself.
     pub reads_off_cpu_over_1ms: u64,
+    /// Row locks found held when taken during the phase ([`hnswx::row_lock_waits`]): only
+    /// writers and consolidation take them, never a search.
+    pub row_lock_waits: u64,
     /// Every write, whatever its kind.
     pub writes: Summary,
     /// Writes by kind (`add`, `remove`, `update`, `restore`; kinds that ran).
@@ -755,6 +758,7 @@ fn run_phase(
     p: PhaseSetup,
 ) -> Phase {
     let len_before = index.len();
+    let lock_waits = hnswx::row_lock_waits();
     let start = Instant::now() + Duration::from_millis(20);
     let sh = Shared {
         index,
@@ -875,6 +879,7 @@ fn run_phase(
         reads: reads.wall.summary(seconds),
         reads_on_cpu: reads.cpu.summary(seconds),
         reads_off_cpu_over_1ms: reads.off_cpu_over_1ms,
+        row_lock_waits: hnswx::row_lock_waits() - lock_waits,
         writes: writes.all.summary(seconds),
         writes_by_kind,
         saves: saves.into_inner().unwrap(),
@@ -1073,12 +1078,12 @@ pub fn table(r: &ServeReport) -> String {
         );
     }
     s +=
-        "\n| phase | read on-CPU p50 µs | p99 | p99.9 | max | reads > 1 ms off-CPU |\n|---|---:|---:|---:|---:|---:|\n";
+        "\n| phase | read on-CPU p50 µs | p99 | p99.9 | max | reads > 1 ms off-CPU | row lock waits (writers) |\n|---|---:|---:|---:|---:|---:|---:|\n";
     for p in [&r.frozen, &r.live] {
         let c = &p.reads_on_cpu;
         s += &format!(
-            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
-            p.name, c.p50_us, c.p99_us, c.p999_us, c.max_us, p.reads_off_cpu_over_1ms
+            "| {} | {:.1} | {:.1} | {:.1} | {:.1} | {} | {} |\n",
+            p.name, c.p50_us, c.p99_us, c.p999_us, c.max_us, p.reads_off_cpu_over_1ms, p.row_lock_waits
         );
     }
     if !r.live.writes_by_kind.is_empty() {
