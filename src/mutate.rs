@@ -166,11 +166,12 @@ impl Index {
         free.iter().for_each(|&f| skip[f as usize] = FREE);
         gone.iter().for_each(|&g| skip[g as usize] = GONE);
         // On threads of our own, not rayon's: rayon workers may be blocked on the pause this
-        // call holds. One core fewer than the machine has (at least one): searches go on
-        // meanwhile, and a rewiring on every core took theirs (measured with serve-bench on
-        // 2 cores: read p99 in the seconds of a consolidation 3-10× the other seconds').
+        // call holds. Every core: adds, updates and removals wait until this returns, and
+        // leaving a core to searches was measured (serve-bench, 2 shared cores) to lengthen
+        // that wait 1.5-2× (50,000 × 128 with 600 removed: 2-5 s instead of 1.2-3.4 s) with
+        // no clear gain for the readers' tail on that machine (README, tail latency).
         let threads = std::thread::available_parallelism()
-            .map_or(1, |t| t.get().saturating_sub(1).max(1))
+            .map_or(1, |t| t.get())
             .min(n.div_ceil(1024).max(1));
         let (next, done) = (AtomicUsize::new(0), AtomicUsize::new(0));
         let rewired = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
