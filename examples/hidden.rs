@@ -16,7 +16,10 @@ use std::time::Instant;
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let (base, queries) = if args.len() >= 2 {
-        (read_fvecs(&args[0]).unwrap(), read_fvecs(&args[1]).unwrap().truncated(1000))
+        (
+            read_fvecs(&args[0]).unwrap(),
+            read_fvecs(&args[1]).unwrap().truncated(1000),
+        )
     } else {
         gaussian_mixture(21_000, 128, 100, 2.0, 3).split_at(20_000)
     };
@@ -29,7 +32,11 @@ fn main() {
         .unwrap();
     // 1% of the labels, spread out; the first of them alone is the "one removed" state.
     let removed: Vec<u64> = (0..n as u64).step_by(100).collect();
-    let states: [(&str, &[u64]); 3] = [("none removed", &[]), ("1 removed", &removed[..1]), ("1% removed", &removed)];
+    let states: [(&str, &[u64]); 3] = [
+        ("none removed", &[]),
+        ("1 removed", &removed[..1]),
+        ("1% removed", &removed),
+    ];
     let truth = |gone: &[u64]| -> Vec<Vec<u64>> {
         let live: Vec<u64> = (0..n as u64).filter(|l| !gone.contains(l)).collect();
         let rows: Vec<f32> = live.iter().flat_map(|&l| base.row(l as usize).to_vec()).collect();
@@ -65,10 +72,7 @@ fn main() {
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!(
-        "{n} × {dim}, {} queries, ef 64, k 10, {rounds} rounds\n",
-        queries.len()
-    );
+    println!("{n} × {dim}, {} queries, ef 64, k 10, {rounds} rounds\n", queries.len());
     println!("| state | p50 µs | p99 µs | p50 ÷ none | recall@10 |\n|---|---:|---:|---:|---:|");
     let base50 = median(&mut p50[0].clone());
     for (s, (name, _)) in states.iter().enumerate() {

@@ -78,7 +78,7 @@ pub enum Error {
     OutputLength {
         /// Which buffer (`labels`, `distances`, `counts`).
         what: &'static str,
-        /// The entries the batch needs (`None` where that count overflows `usize`).
+        /// The entries the batch needs (`usize::MAX` where that count overflows).
         expected: usize,
         /// The buffer's length.
         got: usize,

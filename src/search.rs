@@ -99,7 +99,7 @@ impl Index {
         live.map(|&Scored(d, id)| self.neighbour(id, d))
             .filter(|n| keep(n.label))
             .take(k)
-            .for_each(|n| emit(n));
+            .for_each(emit);
         hits.clear();
         s.results = std::collections::BinaryHeap::from(hits);
     }
@@ -163,7 +163,7 @@ impl Index {
         if k == 0 {
             return Err(Error::ZeroK);
         }
-        let total = n.checked_mul(k).unwrap_or(usize::MAX);
+        let total = n.saturating_mul(k);
         let check = |what, expected, got| {
             if expected == got {
                 Ok(())

@@ -868,7 +868,7 @@ fn run_phase(
     let writes_by_kind = WriteKind::ALL
         .iter()
         .zip(&writes.kinds)
-        .filter(|(_, r)| r.all.len() > 0)
+        .filter(|(_, r)| !r.all.is_empty())
         .map(|(k, r)| (k.name().to_string(), r.summary(seconds)))
         .collect();
     Phase {
