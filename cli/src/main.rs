@@ -200,8 +200,10 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Tail latency under live writes: readers issue single queries (back to back, or open
-    /// loop at --read-rate) on a frozen index, then again while writers add vectors at
-    /// --write-rate; per-second throughput and p50/p99/p99.9/max of both, every result checked.
+    /// loop at --read-rate) on a frozen index, then again while writers add (and, with
+    /// --write-mix, remove, update and restore) at --write-rate, optionally with a background
+    /// consolidate() or save; per-second throughput and p50/p99/p99.9/max of both, every
+    /// result checked.
     ServeBench {
         /// Base vectors (.fvecs, .bvecs, .npy): the first --initial fraction is built before
         /// the run, the rest is added during it.
