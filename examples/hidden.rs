@@ -1,7 +1,8 @@
 //! What removed nodes awaiting consolidation cost a reader: single-thread query latency
 //! (ef = 64, k = 10) with no removed node (the fast path: one sorted candidate pool), with
-//! one removed node and with 1% removed (the two-heap path, on which removed nodes guide the
-//! search but do not count towards `ef`). The states alternate round by round on one index
+//! one removed node, with as many removed as `ef` (64) and with 1% removed. Up to `ef`
+//! removed nodes the search stays on the pool, `hidden` entries larger; past that it takes
+//! the two-heap path, on which removed nodes guide the search but do not count towards `ef`. The states alternate round by round on one index
 //! (remove, measure, restore, measure, …), so that the machine's other load falls on both
 //! alike; the table gives the median over rounds of each round's p50 and p99, and recall@10
 //! against exact search over the live vectors.
@@ -32,9 +33,11 @@ fn main() {
         .unwrap();
     // 1% of the labels, spread out; the first of them alone is the "one removed" state.
     let removed: Vec<u64> = (0..n as u64).step_by(100).collect();
-    let states: [(&str, &[u64]); 3] = [
+    let states: [(&str, &[u64]); 5] = [
         ("none removed", &[]),
         ("1 removed", &removed[..1]),
+        ("8 removed (ef/8)", &removed[..8]),
+        ("16 removed (ef/4)", &removed[..16]),
         ("1% removed", &removed),
     ];
     let truth = |gone: &[u64]| -> Vec<Vec<u64>> {
