@@ -73,6 +73,16 @@ pub enum Error {
     /// callback: that batch cannot finish until the callback returns.
     #[error("cannot add to an index from inside its own add_batch progress callback")]
     InsideProgressCallback,
+    /// An output buffer of the wrong length (a batch search into caller-owned arrays).
+    #[error("the {what} buffer holds {got} entries, the batch needs {expected}")]
+    OutputLength {
+        /// Which buffer (`labels`, `distances`, `counts`).
+        what: &'static str,
+        /// The entries the batch needs (`usize::MAX` where that count overflows).
+        expected: usize,
+        /// The buffer's length.
+        got: usize,
+    },
     /// Kernel selection failed (unknown name or an instruction set this CPU lacks).
     #[error(transparent)]
     Kernel(#[from] hnswx_kernels::Error),

@@ -99,9 +99,34 @@ impl Index {
         ef: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
+        let mut out = Vec::new();
+        self.search_filtered_into(query, k, ef, filter, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`search_filtered`](Self::search_filtered) into `out` (cleared first). Reusing `out`
+    /// (with room for `k`) makes a filtered search allocate nothing once the scratch pool is
+    /// warm and its lists have grown to what the largest search needed.
+    ///
+    /// ```
+    /// use hnswx::{Index, Metric, Params};
+    /// let index = Index::new(Params::new(1, Metric::L2), 10).unwrap();
+    /// index.add_batch(&[0, 1, 2, 3], &[0.0, 1.0, 2.0, 3.0]).unwrap();
+    /// let mut out = Vec::with_capacity(2);
+    /// index.search_filtered_into(&[0.0], 2, 8, |label| label % 2 == 1, &mut out).unwrap();
+    /// assert_eq!(out.iter().map(|n| n.label).collect::<Vec<_>>(), [1, 3]);
+    /// ```
+    pub fn search_filtered_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        filter: impl Fn(u64) -> bool,
+        out: &mut Vec<Neighbour>,
+    ) -> Result<()> {
         let accept = self.by_label(&filter);
         let scan = || self.pass_rate(&accept).is_some_and(|p| self.prefer_scan(p, ef.max(k)));
-        self.filtered(query, k, ef, &accept, &scan, &|_| true)
+        self.filtered(query, k, ef, &accept, &scan, &|_| true, out)
     }
 
     /// [`search_filtered`](Self::search_filtered) always walking the graph (for benchmarks
@@ -113,7 +138,9 @@ impl Index {
         ef: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
-        self.filtered(query, k, ef, &self.by_label(&filter), &|| false, &|_| true)
+        let mut out = Vec::new();
+        self.filtered(query, k, ef, &self.by_label(&filter), &|| false, &|_| true, &mut out)?;
+        Ok(out)
     }
 
     /// [`search_filtered`](Self::search_filtered) always scanning exactly (for benchmarks
@@ -124,17 +151,34 @@ impl Index {
         k: usize,
         filter: impl Fn(u64) -> bool,
     ) -> Result<Vec<Neighbour>> {
-        self.filtered(query, k, k, &self.by_label(&filter), &|| true, &|_| true)
+        let mut out = Vec::new();
+        self.filtered(query, k, k, &self.by_label(&filter), &|| true, &|_| true, &mut out)?;
+        Ok(out)
     }
 
     /// [`search`](Self::search) returning only labels of `set`: an exact scan of the set's
     /// nodes when the cost model (see the module docs) prefers it, else a graph search that
     /// tests each node's bit.
     pub fn search_in(&self, query: &[f32], k: usize, ef: usize, set: &LabelSet) -> Result<Vec<Neighbour>> {
+        let mut out = Vec::new();
+        self.search_in_into(query, k, ef, set, &mut out)?;
+        Ok(out)
+    }
+
+    /// [`search_in`](Self::search_in) into `out` (cleared first); allocates nothing once
+    /// warm, as [`search_filtered_into`](Self::search_filtered_into).
+    pub fn search_in_into(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        set: &LabelSet,
+        out: &mut Vec<Neighbour>,
+    ) -> Result<()> {
         let p = set.nodes as f64 / self.len().max(1) as f64;
         let scan = || self.prefer_scan(p, ef.max(k));
         let keep = |label: u64| set.labels.contains(&label);
-        self.filtered(query, k, ef, &|id| set.has_slot(id), &scan, &keep)
+        self.filtered(query, k, ef, &|id| set.has_slot(id), &scan, &keep, out)
     }
 
     /// A label filter as a node predicate.
@@ -176,7 +220,10 @@ impl Index {
 
     /// The shared body: a graph search or an exact scan (if `scan()` says so, asked once the
     /// scratch is held, so that sampling runs as a registered reader) over the nodes
-    /// `accept` passes; results whose label `keep` refuses are dropped.
+    /// `accept` passes; results whose label `keep` refuses are dropped. The results go to
+    /// `out` (cleared first).
+    // The arguments are the search's inputs; bundling them would only rename them.
+    #[allow(clippy::too_many_arguments)]
     fn filtered(
         &self,
         query: &[f32],
@@ -185,10 +232,12 @@ impl Index {
         accept: &dyn Fn(u32) -> bool,
         scan: &dyn Fn() -> bool,
         keep: &dyn Fn(u64) -> bool,
-    ) -> Result<Vec<Neighbour>> {
+        out: &mut Vec<Neighbour>,
+    ) -> Result<()> {
+        out.clear();
         let (mut s, start) = self.begin(query, k)?;
         let Some((ep, _)) = start else {
-            return Ok(Vec::new());
+            return Ok(());
         };
         let q = s.query.as_ptr();
         if scan() {
@@ -198,11 +247,9 @@ impl Index {
         } else {
             self.search_layer_filtered(&mut s, q, ep, self.clamp_ef(k, ef), accept);
         }
-        let mut out = Vec::with_capacity(k.min(s.results.len()));
-        self.emit_filtered(&mut s, q, usize::MAX, usize::MAX, &mut out);
-        out.retain(|n| keep(n.label));
-        out.truncate(k);
-        Ok(out)
+        // Every result is re-scored after a walk on codes (the label filter comes after).
+        self.emit_filtered(&mut s, q, k, usize::MAX, keep, &mut |n| out.push(n));
+        Ok(())
     }
 
     /// Exact search over every live, linked node that `accept` passes: the best `k` are

@@ -51,12 +51,13 @@ pub use build_info::{build_info, BuildInfo};
 pub use codes::{Quantization, AUTO_TRAIN_ROWS};
 pub use error::{Error, Result};
 pub use filter::{LabelSet, SAMPLE, SCAN_TEST_COST};
+pub use graph::row_lock_waits;
 pub use hnswx_kernels as kernels;
 pub use hnswx_kernels::{Choice, Isa, Metric};
 pub use index::{Index, Neighbour, MAX_CAPACITY};
 pub use params::{Params, MAX_EF_CONSTRUCTION, MAX_M};
 pub use persist::{FileError, Verify, FORMAT_VERSION, MAGIC};
-pub use search::default_rerank;
+pub use search::{default_rerank, NO_LABEL};
 pub use stats::GraphStats;
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.

@@ -12,6 +12,10 @@ use std::sync::atomic::Ordering;
 use crate::error::{Error, Result};
 use crate::graph::{count, link};
 use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
+
+/// The label [`Index::search_batch_into`] writes where a query found fewer than `k`
+/// results (`u64::MAX`, also `UINT64_MAX` in the C ABI).
+pub const NO_LABEL: u64 = u64::MAX;
 use crate::scratch::{Scored, Scratch, ScratchGuard};
 
 impl Index {
@@ -75,6 +79,21 @@ impl Index {
         out: &mut Vec<Neighbour>,
     ) -> Result<u64> {
         out.clear();
+        self.search_emit(query, k, ef, rerank, &mut |n| out.push(n))
+    }
+
+    /// The body of every unfiltered search: hands the (at most `k`) results to `emit`,
+    /// closest first (after a walk on codes, the best `rerank` re-scored exactly); returns
+    /// the distances computed.
+    #[inline]
+    fn search_emit(
+        &self,
+        query: &[f32],
+        k: usize,
+        ef: usize,
+        rerank: usize,
+        emit: &mut impl FnMut(Neighbour),
+    ) -> Result<u64> {
         let (mut s, start) = self.begin(query, k)?;
         let Some((ep, _)) = start else {
             return Ok(s.distances);
@@ -85,44 +104,55 @@ impl Index {
         // search that sees no hidden node and no new removal at the end returned none.
         let removals = self.removals.load(Ordering::SeqCst);
         let rerank = rerank.max(k);
-        if self.hidden.load(Ordering::SeqCst) == 0 {
-            self.search_layer(&mut s, q, ep, ef, 0, u32::MAX);
-            // A removal since the start: check each result (else, at no cost, none).
-            let recheck = self.removals.load(Ordering::SeqCst) != removals;
+        let hidden = self.hidden.load(Ordering::SeqCst);
+        if hidden <= ef / 8 {
+            // No removed node, or a few (up to `ef / 8`, say one being updated): the sorted
+            // pool, `hidden` entries larger. It can hold every removed node and still `ef`
+            // live ones, so its bound is never tighter than the two-heap path's (the `ef`-th
+            // live candidate) and recall is no lower, while it costs less than the heaps
+            // until `hidden` nears a quarter of `ef` (`examples/hidden.rs`, ef = 64: one
+            // removed node made the two-heap path 1.22× slower per query on sift5k; the
+            // larger pool cost 0.99-1.04× with one, 1.07-1.15× with 8, 1.15-1.20× with 16).
+            // More removed nodes: the two heaps, on which they do not count towards `ef`.
+            self.search_layer(&mut s, q, ep, ef + hidden, 0, u32::MAX);
+            // Removed nodes in the graph, or a removal since the start: check each result
+            // (else, at no cost, none).
+            let recheck = hidden > 0 || self.removals.load(Ordering::SeqCst) != removals;
             let sc = &mut *s;
             let hits = sc.pool.iter().filter(|&(_, id)| !recheck || !self.graph.is_removed(id));
             if sc.nav_on {
+                // Walked on codes: the best `rerank` re-scored exactly.
                 sc.cands.clear();
                 sc.cands.extend(hits.take(rerank));
                 self.rerank(sc, q);
-                out.extend(
-                    s.cands
-                        .iter()
-                        .take(k)
-                        .map(|&(distance, id)| self.neighbour(id, distance)),
-                );
+                sc.cands
+                    .iter()
+                    .take(k)
+                    .for_each(|&(distance, id)| emit(self.neighbour(id, distance)));
             } else {
-                out.extend(hits.take(k).map(|(distance, id)| self.neighbour(id, distance)));
+                hits.take(k)
+                    .for_each(|(distance, id)| emit(self.neighbour(id, distance)));
             }
         } else {
-            // Removed nodes in the graph: they guide the search but do not count towards
-            // `ef` (the filtered path, filtering nothing else).
+            // Many removed nodes in the graph: they guide the search but do not count
+            // towards `ef` (the filtered path, filtering nothing else).
             self.search_layer_filtered(&mut s, q, ep, ef, &|_| true);
-            self.emit_filtered(&mut s, q, k, rerank, out);
+            self.emit_filtered(&mut s, q, k, rerank, &|_| true, emit);
         }
         Ok(s.distances)
     }
 
-    /// The `k` best of a filtered search's results into `out`, closest first, leaving out
-    /// nodes removed while it ran; after a walk on codes, the best `rerank` are re-scored
-    /// exactly first.
+    /// The `k` best of a filtered search's results whose label `keep` accepts, to `emit`,
+    /// closest first, leaving out nodes removed while it ran; after a walk on codes, the
+    /// best `rerank` live results are re-scored exactly first.
     pub(crate) fn emit_filtered(
         &self,
         s: &mut Scratch,
         q: *const f32,
         k: usize,
         rerank: usize,
-        out: &mut Vec<Neighbour>,
+        keep: &dyn Fn(u64) -> bool,
+        emit: &mut impl FnMut(Neighbour),
     ) {
         let mut hits = std::mem::take(&mut s.results).into_sorted_vec();
         let live = hits.iter().filter(|h| !self.graph.is_removed(h.1));
@@ -130,9 +160,17 @@ impl Index {
             s.cands.clear();
             s.cands.extend(live.take(rerank.max(k)).map(|&Scored(d, id)| (d, id)));
             self.rerank(s, q);
-            out.extend(s.cands.iter().take(k).map(|&(d, id)| self.neighbour(id, d)));
+            s.cands
+                .iter()
+                .map(|&(d, id)| self.neighbour(id, d))
+                .filter(|n| keep(n.label))
+                .take(k)
+                .for_each(emit);
         } else {
-            out.extend(live.take(k).map(|&Scored(d, id)| self.neighbour(id, d)));
+            live.map(|&Scored(d, id)| self.neighbour(id, d))
+                .filter(|n| keep(n.label))
+                .take(k)
+                .for_each(emit);
         }
         hits.clear();
         s.results = std::collections::BinaryHeap::from(hits);
@@ -164,6 +202,93 @@ impl Index {
             });
         }
         queries.par_chunks_exact(dim).map(|q| self.search(q, k, ef)).collect()
+    }
+
+    /// [`search_batch`](Self::search_batch) into caller-owned flat arrays, allocating
+    /// nothing per query: for `n = queries.len() / dim` queries, query `i`'s results go to
+    /// `labels[i*k .. (i+1)*k]` and `distances[i*k ..]` (if given), closest first, and their
+    /// number to `counts[i]`; the entries past it are [`NO_LABEL`] and `f32::INFINITY`.
+    /// Runs in parallel on the current rayon pool.
+    ///
+    /// Errors: [`Error::Dimension`] (`queries` not a whole number of rows),
+    /// [`Error::OutputLength`] (`labels` or `distances` not `n*k` long, `counts` not `n`),
+    /// and those of [`search`](Self::search). A failed query fails the batch; the arrays may
+    /// then hold the results of some queries.
+    ///
+    /// ```
+    /// use hnswx::{Index, Metric, Params, NO_LABEL};
+    /// let index = Index::new(Params::new(1, Metric::L2), 10).unwrap();
+    /// index.add_batch(&[0, 1, 2], &[0.0, 1.0, 2.0]).unwrap();
+    /// let (mut labels, mut distances, mut counts) = ([0u64; 8], [0f32; 8], [0usize; 2]);
+    /// index
+    ///     .search_batch_into(&[0.1, 1.9], 4, 16, &mut labels, Some(&mut distances), &mut counts)
+    ///     .unwrap();
+    /// assert_eq!(counts, [3, 3]); // 3 vectors for k = 4
+    /// assert_eq!(labels, [0, 1, 2, NO_LABEL, 2, 1, 0, NO_LABEL]);
+    /// assert_eq!(distances[3], f32::INFINITY);
+    /// ```
+    pub fn search_batch_into(
+        &self,
+        queries: &[f32],
+        k: usize,
+        ef: usize,
+        labels: &mut [u64],
+        distances: Option<&mut [f32]>,
+        counts: &mut [usize],
+    ) -> Result<()> {
+        let dim = self.dim();
+        if !queries.len().is_multiple_of(dim) {
+            return Err(Error::Dimension {
+                expected: dim,
+                got: queries.len() % dim,
+            });
+        }
+        let n = queries.len() / dim;
+        if n == 0 {
+            return Ok(());
+        }
+        if k == 0 {
+            return Err(Error::ZeroK);
+        }
+        let total = n.saturating_mul(k);
+        let check = |what, expected, got| {
+            if expected == got {
+                Ok(())
+            } else {
+                Err(Error::OutputLength { what, expected, got })
+            }
+        };
+        check("labels", total, labels.len())?;
+        check("counts", n, counts.len())?;
+        if let Some(d) = &distances {
+            check("distances", total, d.len())?;
+        }
+        let one = |q: &[f32], l: &mut [u64], mut d: Option<&mut [f32]>, c: &mut usize| -> Result<()> {
+            let mut found = 0;
+            self.search_emit(q, k, ef, default_rerank(k), &mut |h| {
+                l[found] = h.label;
+                if let Some(d) = d.as_deref_mut() {
+                    d[found] = h.distance;
+                }
+                found += 1;
+            })?;
+            l[found..].fill(NO_LABEL);
+            if let Some(d) = d {
+                d[found..].fill(f32::INFINITY);
+            }
+            *c = found;
+            Ok(())
+        };
+        let rows = queries
+            .par_chunks_exact(dim)
+            .zip(labels.par_chunks_mut(k))
+            .zip(counts.par_iter_mut());
+        match distances {
+            Some(d) => rows
+                .zip(d.par_chunks_mut(k))
+                .try_for_each(|(((q, l), c), d)| one(q, l, Some(d), c)),
+            None => rows.try_for_each(|((q, l), c)| one(q, l, None, c)),
+        }
     }
 
     /// The common start of a search: checks `k` and the query, loads the query into a

@@ -16,7 +16,21 @@ thread_local! {
     static BIG: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Set while a batch runs on [`POOL_THREADS`]-marked threads that should be counted too.
+static BATCH_MEASURING: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+/// Allocations made on marked pool threads while [`BATCH_MEASURING`] is set.
+static POOL_ALLOCATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+thread_local! {
+    /// This thread is a worker of the batch test's own rayon pool.
+    static POOL_THREADS: Cell<bool> = const { Cell::new(false) };
+}
+
 fn note(size: usize) {
+    use std::sync::atomic::Ordering;
+    if BATCH_MEASURING.load(Ordering::Relaxed) && POOL_THREADS.try_with(|p| p.get()).unwrap_or(false) {
+        POOL_ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+    }
     // `try_with`: the allocator may be called while thread-locals are being torn down.
     let _ = MEASURING.try_with(|m| {
         if m.get() {
@@ -155,4 +169,95 @@ fn many_threads_search_without_allocating() {
         per_thread.iter().all(|p| p.1 == 0),
         "searches holding {threads} scratches at once allocated: {per_thread:?}"
     );
+}
+
+/// The into-variants of filtered search (predicate and label set) allocate nothing once the
+/// scratch's lists have grown to what these queries need (a first pass over the same
+/// queries), on the graph path and on the exact-scan path alike.
+#[test]
+fn steady_state_filtered_search_into_allocates_nothing() {
+    let data = gaussian_mixture(5_100, 32, 20, 1.0, 8);
+    let index = Index::new(Params::new(32, Metric::L2), 5_000).unwrap();
+    index
+        .add_batch(&(0..5_000).collect::<Vec<u64>>(), &data.as_slice()[..5_000 * 32])
+        .unwrap();
+    // Some removed nodes too: the filtered path then also skips them.
+    for l in (0..5_000).step_by(97) {
+        index.remove(l).unwrap();
+    }
+    let set = index.label_set((0..5_000).filter(|l| l % 3 == 0));
+    let queries: Vec<&[f32]> = data.rows().skip(5_000).collect();
+    let mut out = Vec::with_capacity(10);
+    let pass = |out: &mut Vec<hnswx::Neighbour>| {
+        for q in &queries {
+            // Half pass (graph walk), 1 in 500 (exact scan), a prebuilt set.
+            index.search_filtered_into(q, 10, 64, |l| l % 2 == 0, out).unwrap();
+            assert_eq!(out.len(), 10);
+            index.search_filtered_into(q, 10, 64, |l| l % 500 == 0, out).unwrap();
+            assert!(out.iter().all(|n| n.label % 500 == 0));
+            index.search_in_into(q, 10, 64, &set, out).unwrap();
+            assert_eq!(out.len(), 10);
+        }
+    };
+    pass(&mut out);
+    let n = allocations_in(|| pass(&mut out));
+    assert_eq!(n, 0, "{n} allocations in {} filtered searches", queries.len() * 3);
+    assert!(allocations_in(|| drop(index.search_filtered(queries[0], 10, 64, |_| true).unwrap())) >= 1);
+}
+
+/// A batch search into caller-owned flat arrays allocates nothing, on the calling thread
+/// or on the pool's workers, once they are warm.
+#[test]
+fn batch_search_into_allocates_nothing() {
+    use std::sync::atomic::Ordering;
+    let data = gaussian_mixture(4_064, 16, 20, 1.0, 9);
+    let index = Index::new(Params::new(16, Metric::L2), 4_000).unwrap();
+    index
+        .add_batch(&(0..4_000).collect::<Vec<u64>>(), &data.as_slice()[..4_000 * 16])
+        .unwrap();
+    let queries = &data.as_slice()[4_000 * 16..];
+    let (n, k) = (64, 10);
+    let (mut labels, mut distances, mut counts) = (vec![0u64; n * k], vec![0f32; n * k], vec![0usize; n]);
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(2)
+        .start_handler(|_| POOL_THREADS.with(|p| p.set(true)))
+        .build()
+        .unwrap();
+    let mut batch = |d: bool| {
+        pool.install(|| {
+            let dist = if d { Some(&mut distances[..]) } else { None };
+            index
+                .search_batch_into(queries, k, 64, &mut labels, dist, &mut counts)
+                .unwrap()
+        })
+    };
+    for _ in 0..3 {
+        batch(true);
+        batch(false);
+    }
+    BATCH_MEASURING.store(true, Ordering::SeqCst);
+    let here = allocations_in(|| {
+        for _ in 0..20 {
+            batch(true);
+            batch(false);
+        }
+    });
+    BATCH_MEASURING.store(false, Ordering::SeqCst);
+    let workers = POOL_ALLOCATIONS.load(Ordering::SeqCst);
+    assert_eq!(
+        (here, workers),
+        (0, 0),
+        "allocations: caller {here}, pool workers {workers}"
+    );
+    // The worker counter works: an allocation on a worker is seen.
+    BATCH_MEASURING.store(true, Ordering::SeqCst);
+    pool.install(|| drop(std::hint::black_box(vec![1u8; 64])));
+    BATCH_MEASURING.store(false, Ordering::SeqCst);
+    assert!(POOL_ALLOCATIONS.load(Ordering::SeqCst) > workers);
+    assert!(counts.iter().all(|&c| c == k));
+    // The results are the single searches'.
+    for (i, q) in queries.chunks_exact(16).enumerate().step_by(7) {
+        let one: Vec<u64> = index.search(q, k, 64).unwrap().iter().map(|h| h.label).collect();
+        assert_eq!(one, labels[i * k..][..k]);
+    }
 }

@@ -384,3 +384,47 @@ fn a_panicking_consolidation_leaves_the_index_consistent() {
     let st = index.graph_stats();
     assert!(st.is_healthy() && st.removed == 0 && st.free == 3_000, "{st:?}");
 }
+
+/// Whatever the number of removed nodes (a few keep the sorted pool, `ef / 8` at most; more
+/// take the two heaps), a removed node is never returned, even as the exact nearest, and
+/// each search still returns `k` live labels with recall no lower than with no removal.
+#[test]
+fn a_few_or_many_removed_nodes_are_never_returned() {
+    let (base, queries) = mixture(3_000, 100, 16, 4);
+    let index = common::build(Params::new(16, Metric::L2), &base, 1);
+    let (k, ef) = (10, 64);
+    let before: Vec<Vec<u64>> = queries.rows().map(|q| ids(&index.search(q, k, ef).unwrap())).collect();
+    let (mut removed, mut next) = (Vec::new(), 0);
+    for n in [1usize, 8, 9, 40] {
+        // Remove the nearest labels of the queries in turn (the most likely to be returned).
+        while removed.len() < n {
+            let l = before[next % before.len()][next / before.len()];
+            next += 1;
+            if !removed.contains(&l) {
+                index.remove(l).unwrap();
+                removed.push(l);
+            }
+        }
+        let gone: HashSet<u64> = removed.iter().copied().collect();
+        let (mut kept_all, mut again_all) = (0, 0);
+        for (i, q) in queries.rows().enumerate() {
+            let hits = ids(&index.search(q, k, ef).unwrap());
+            assert_eq!(hits.len(), k, "{n} removed, query {i}");
+            assert!(
+                hits.iter().all(|l| !gone.contains(l)),
+                "{n} removed: a removed label came back"
+            );
+            // The labels found before, less the removed ones, are found again.
+            let kept: Vec<u64> = before[i].iter().copied().filter(|l| !gone.contains(l)).collect();
+            again_all += kept.iter().filter(|l| hits.contains(l)).count();
+            kept_all += kept.len();
+        }
+        assert!(
+            again_all * 100 >= kept_all * 98,
+            "{n} removed: {again_all} of {kept_all} found again"
+        );
+        // A stored vector whose label was removed: its own node is the exact nearest.
+        let own = index.search(base.row(removed[0] as usize), k, ef).unwrap();
+        assert!(own.iter().all(|h| h.label != removed[0]));
+    }
+}

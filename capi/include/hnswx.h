@@ -371,7 +371,9 @@ int hnswx_search(const hnswx_index *index,
 /**
  * `hnswx_search` returning only labels that `filter(label, ctx)` accepts. The search walks
  * through rejected nodes; a filter that few labels pass makes it visit many nodes.
- * `filter` is called on this thread, during the call, any number of times.
+ * `filter` is called on this thread, during the call, any number of times; it may call
+ * other searches of this library. Allocates nothing once the thread's buffers are warm
+ * (outside calls nested in `filter`).
  *
  * Errors: as `hnswx_search`; NULL_POINTER when `filter` is NULL.
  *
@@ -395,7 +397,8 @@ int hnswx_search_filtered(const hnswx_index *index,
  * results go to `labels[i*k ..]` and `distances[i*k ..]` (NULL to skip distances), its count
  * to `found[i]`; unused entries are set to `UINT64_MAX` and `INFINITY`. `labels` and
  * `distances` need room for `n*k` entries, `found` for `n`. Any invalid query fails the
- * whole batch.
+ * whole batch (the arrays may then hold some queries' results). Writes straight into the
+ * caller's arrays: nothing is allocated per query.
  *
  * Errors: as `hnswx_search`; DIMENSION when `queries_len` is not a multiple of the
  * dimension; INVALID_ARGUMENT when `n*k` overflows.

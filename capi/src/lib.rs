@@ -197,6 +197,7 @@ fn error_code(e: &Error) -> hnswx_status {
         Error::OutOfMemory { .. } => S::OutOfMemory,
         Error::InsideProgressCallback => S::InsideProgressCallback,
         Error::Kernel(_) => S::Kernel,
+        Error::OutputLength { .. } => S::InvalidArgument,
         _ => S::Unknown,
     }
 }
@@ -234,6 +235,8 @@ thread_local! {
     static LAST_MESSAGE: RefCell<CString> = RefCell::new(CString::default());
     /// Reused by `hnswx_search`, so a search allocates nothing once warm.
     static RESULTS: RefCell<Vec<Neighbour>> = const { RefCell::new(Vec::new()) };
+    /// `hnswx_search_filtered`'s result buffer (taken out while a search uses it).
+    static FILTERED: Cell<Vec<Neighbour>> = const { Cell::new(Vec::new()) };
 }
 
 fn set_last(code: hnswx_status, message: &str) {
@@ -648,7 +651,9 @@ fn check_search_args<'a>(query: *const f32, labels: *mut u64, found: *mut usize)
 
 /// `hnswx_search` returning only labels that `filter(label, ctx)` accepts. The search walks
 /// through rejected nodes; a filter that few labels pass makes it visit many nodes.
-/// `filter` is called on this thread, during the call, any number of times.
+/// `filter` is called on this thread, during the call, any number of times; it may call
+/// other searches of this library. Allocates nothing once the thread's buffers are warm
+/// (outside calls nested in `filter`).
 ///
 /// Errors: as `hnswx_search`; NULL_POINTER when `filter` is NULL.
 ///
@@ -674,14 +679,21 @@ pub unsafe extern "C" fn hnswx_search_filtered(
         let filter = filter.ok_or_else(|| Failure::null("filter"))?;
         // SAFETY: `query_len` floats at `query` (contract).
         let q = unsafe { slice(query, query_len, "query") }?;
+        // The thread's buffer, taken out for the call (and put back after it): a filter that
+        // searches again finds it taken and works on a fresh one.
+        let mut hits = FILTERED.take();
         // SAFETY: the caller promised `filter` may be called with `ctx`.
-        let hits = h
+        let r = h
             .index
-            .search_filtered(q, k, ef, |label| unsafe { filter(label, ctx) })?;
-        // SAFETY: room for `k ≥ hits.len()` entries (contract).
-        unsafe { write_hits(&hits, labels, distances) }?;
-        *found = hits.len();
-        Ok(())
+            .search_filtered_into(q, k, ef, |label| unsafe { filter(label, ctx) }, &mut hits);
+        let r = r.map_err(Failure::from).and_then(|()| {
+            // SAFETY: room for `k ≥ hits.len()` entries (contract).
+            unsafe { write_hits(&hits, labels, distances) }?;
+            *found = hits.len();
+            Ok(())
+        });
+        FILTERED.set(hits);
+        r
     })
 }
 
@@ -690,7 +702,8 @@ pub unsafe extern "C" fn hnswx_search_filtered(
 /// results go to `labels[i*k ..]` and `distances[i*k ..]` (NULL to skip distances), its count
 /// to `found[i]`; unused entries are set to `UINT64_MAX` and `INFINITY`. `labels` and
 /// `distances` need room for `n*k` entries, `found` for `n`. Any invalid query fails the
-/// whole batch.
+/// whole batch (the arrays may then hold some queries' results). Writes straight into the
+/// caller's arrays: nothing is allocated per query.
 ///
 /// Errors: as `hnswx_search`; DIMENSION when `queries_len` is not a multiple of the
 /// dimension; INVALID_ARGUMENT when `n*k` overflows.
@@ -728,30 +741,23 @@ pub unsafe extern "C" fn hnswx_search_batch(
                 "found"
             }));
         }
+        if n > 0 && k == 0 {
+            return Err(Failure::from(Error::ZeroK));
+        }
         let total = n
             .checked_mul(k)
             .ok_or_else(|| Failure::invalid(format!("{n} queries × k = {k} overflows")))?;
         // SAFETY: `queries_len` floats at `queries` (contract).
         let q = unsafe { slice(queries, queries_len, "queries") }?;
-        let results = h.index.search_batch(q, k, ef)?;
         // SAFETY: room for n·k labels, n·k distances unless NULL, n counts (contract).
         let (l, f) = unsafe { (slice_mut(labels, total, "labels")?, slice_mut(found, n, "found")?) };
-        let mut d = if distances.is_null() {
+        let d = if distances.is_null() {
             None
         } else {
             // SAFETY: as above.
             Some(unsafe { slice_mut(distances, total, "distances") }?)
         };
-        for (i, hits) in results.iter().enumerate() {
-            f[i] = hits.len();
-            for j in 0..k {
-                let hit = hits.get(j);
-                l[i * k + j] = hit.map_or(u64::MAX, |h| h.label);
-                if let Some(d) = d.as_deref_mut() {
-                    d[i * k + j] = hit.map_or(f32::INFINITY, |h| h.distance);
-                }
-            }
-        }
+        h.index.search_batch_into(q, k, ef, l, d, f)?;
         Ok(())
     })
 }

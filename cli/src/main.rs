@@ -8,7 +8,8 @@
 //! hnswx compare A.json B.json … [-o OUT.svg]
 //! hnswx gen --n 100000 --queries 1000 --dim 128 --out-base B.fvecs --out-query Q.fvecs
 //! hnswx serve-bench --base B --query Q --readers 1 --writers 1 --duration 10 [--read-rate Q] \
-//!             [--write-rate W] [--save-every S] [--json R.json] [--svg R.svg]
+//!             [--write-rate W] [--write-mix A:R:U[:S]] [--consolidate-every S] [--save-every S] \
+//!             [--json R.json] [--svg R.svg]
 //! ```
 
 mod bench;
@@ -215,8 +216,10 @@ enum Command {
         out: Option<PathBuf>,
     },
     /// Tail latency under live writes: readers issue single queries (back to back, or open
-    /// loop at --read-rate) on a frozen index, then again while writers add vectors at
-    /// --write-rate; per-second throughput and p50/p99/p99.9/max of both, every result checked.
+    /// loop at --read-rate) on a frozen index, then again while writers add (and, with
+    /// --write-mix, remove, update and restore) at --write-rate, optionally with a background
+    /// consolidate() or save; per-second throughput and p50/p99/p99.9/max of both, every
+    /// result checked.
     ServeBench {
         /// Base vectors (.fvecs, .bvecs, .npy): the first --initial fraction is built before
         /// the run, the rest is added during it.
@@ -248,9 +251,22 @@ enum Command {
         /// time); without it readers run back to back.
         #[arg(long)]
         read_rate: Option<f64>,
-        /// Vectors added per second over all writers (default: 10% of the frozen read rate).
+        /// Writes per second over all writers (default: 10% of the frozen read rate).
         #[arg(long)]
         write_rate: Option<f64>,
+        /// Relative weights of the writes: add:remove:update[:restore]. Add takes a fresh
+        /// label; remove and update a random live one; restore a random removed one (added
+        /// again if a consolidation took it). A kind with nothing to act on adds instead.
+        /// Default 1:0:0 (adds only).
+        #[arg(long, default_value = "1:0:0", value_name = "A:R:U[:S]")]
+        write_mix: String,
+        /// Run consolidate() every SECS seconds in the background during the live phase.
+        #[arg(long, value_name = "SECS")]
+        consolidate_every: Option<f64>,
+        /// Pin reader i to core i and writer j to the last core but j (Linux; attribution
+        /// runs: readers and writers then never share a core with each other).
+        #[arg(long)]
+        pin: bool,
         /// Seconds per phase (frozen, then live).
         #[arg(long, default_value_t = 10.0)]
         duration: f64,
@@ -488,6 +504,9 @@ fn run(cli: Cli) -> Result<(), String> {
             initial,
             save_every,
             save_path,
+            write_mix,
+            consolidate_every,
+            pin,
             threads,
             json,
             svg,
@@ -509,6 +528,9 @@ fn run(cli: Cli) -> Result<(), String> {
                 initial,
                 save_every,
                 save_path,
+                write_mix: write_mix.parse()?,
+                consolidate_every,
+                pin,
                 threads,
             };
             let r = serve::run(&spec)?;

@@ -453,3 +453,66 @@ fn serve_bench_reports_frozen_and_live_phases() {
     assert!(std::fs::read_to_string(&svg).unwrap().contains("<svg"));
     assert!(fails(&["serve-bench", "--base", s(&b), "--query", s(&q), "--duration", "0"]).contains("--duration"));
 }
+
+#[test]
+fn serve_bench_mixed_writes_and_consolidation_keep_results_valid() {
+    let d = dir("serve-mix");
+    let (b, q) = generated(&d);
+    let json = d.join("mix.json");
+    let table = ok(&[
+        "serve-bench",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q),
+        "--duration",
+        "0.8",
+        "--read-rate",
+        "2000",
+        "--write-rate",
+        "400",
+        "--ef-construction",
+        "64",
+        "--write-mix",
+        "4:3:2:1",
+        "--consolidate-every",
+        "0.2",
+        "--json",
+        s(&json),
+    ]);
+    assert!(table.contains("| remove |") && table.contains("| update |"), "{table}");
+    let r = report(&json);
+    assert_eq!(r["write_mix"], "4:3:2:1");
+    let live = &r["live"];
+    // No result was removed before its query began (and not restored), none twice, none
+    // short beyond the removals racing the query.
+    assert_eq!(live["violations"], 0, "{}", live["violation_examples"]);
+    let kinds = &live["writes_by_kind"];
+    for kind in ["add", "remove", "update"] {
+        assert!(kinds[kind]["count"].as_u64().unwrap_or(0) > 10, "{kind}: {kinds}");
+    }
+    let total: u64 = kinds
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|k| k["count"].as_u64().unwrap())
+        .sum();
+    assert_eq!(total, live["writes"]["count"].as_u64().unwrap());
+    let cons = live["consolidations"].as_array().unwrap();
+    assert!(!cons.is_empty(), "{live}");
+    assert!(cons.iter().any(|c| c["freed"].as_u64().unwrap() > 0), "{cons:?}");
+    // The default mix adds only; a malformed one is a one-line error.
+    for bad in ["1:2", "a:b:c", "0:0:0", "1:-1:0"] {
+        assert!(fails(&["serve-bench", "--base", s(&b), "--query", s(&q), "--write-mix", bad]).contains("write-mix"));
+    }
+    assert!(fails(&[
+        "serve-bench",
+        "--base",
+        s(&b),
+        "--query",
+        s(&q),
+        "--consolidate-every",
+        "0"
+    ])
+    .contains("--consolidate-every"));
+}

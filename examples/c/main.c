@@ -1,6 +1,7 @@
 /*
  * examples/c/main.c: the hnswx C ABI from C. Builds an index of 3,000 generated vectors,
- * searches it (plain, filtered with a callback, batched), saves, loads and maps it back,
+ * searches it (plain, filtered with a callback, batched into flat arrays with UINT64_MAX /
+ * INFINITY past the results found), saves, loads and maps it back,
  * checks the answers against brute force, and walks the error paths (NULL handle, k = 0,
  * wrong dimension, NaN, a file that is not an index). Exits 0 when every check passes.
  *
@@ -50,6 +51,22 @@ static float l2(const float *a, const float *b) {
         s += d * d;
     }
     return s;
+}
+
+/* Passes labels 0, 1, 2 only; on its first call searches the same index (re-entrant). */
+struct few_ctx {
+    hnswx_index *index;
+    int nested_ok;
+};
+static bool few_filter(uint64_t label, void *ctx) {
+    struct few_ctx *c = ctx;
+    if (c->nested_ok == 0) {
+        float z[DIM] = {0};
+        uint64_t l[2];
+        size_t f = 0;
+        c->nested_ok = hnswx_search(c->index, z, DIM, 2, 16, l, NULL, &f) == 0 && f == 2 ? 1 : -1;
+    }
+    return label < 3;
 }
 
 /* Exact nearest label to q among labels passing `mod` (0: all). */
@@ -145,6 +162,37 @@ int main(int argc, char **argv) {
     for (int i = 0; i < 4; i++) {
         CHECK(bf[i] == K);
         CHECK(bl[i * K] == (uint64_t)i);
+    }
+
+    /* A filter few labels pass (fewer than K): the count says how many; a filter that
+       searches the same index from inside the callback (re-entrant) works too. */
+    {
+        struct few_ctx fc = {index, 0};
+        CHECK(hnswx_search_filtered(index, q, DIM, K, 64, few_filter, &fc, out, dist, &found) == 0);
+        CHECK(found == 3);
+        for (int i = 0; i < (int)found; i++) CHECK(out[i] < 3);
+        CHECK(fc.nested_ok > 0);
+    }
+
+    /* Batch into flat arrays where k exceeds the index: counts, then sentinels. */
+    {
+        hnswx_index *tiny = NULL;
+        hnswx_params tp = hnswx_params_default(DIM, HNSWX_METRIC_L2);
+        CHECK(hnswx_new(&tp, 8, &tiny) == 0 && tiny != NULL);
+        CHECK(hnswx_add_batch(tiny, labels, 3, base, 3 * DIM) == 0);
+        uint64_t tl[2 * K];
+        float td[2 * K];
+        size_t tf[2] = {99, 99};
+        CHECK(hnswx_search_batch(tiny, base, 2 * DIM, K, 16, tl, td, tf) == 0);
+        for (int i = 0; i < 2; i++) {
+            CHECK(tf[i] == 3);
+            CHECK(tl[i * K] == (uint64_t)i);
+            for (int j = 3; j < K; j++) CHECK(tl[i * K + j] == UINT64_MAX && isinf(td[i * K + j]));
+        }
+        /* Distances may be NULL; k = 0 is refused. */
+        CHECK(hnswx_search_batch(tiny, base, 2 * DIM, K, 16, tl, NULL, tf) == 0 && tf[1] == 3);
+        CHECK(hnswx_search_batch(tiny, base, 2 * DIM, 0, 16, tl, td, tf) == HNSWX_STATUS_ZERO_K);
+        hnswx_free(tiny);
     }
 
     hnswx_stats st;

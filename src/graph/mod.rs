@@ -27,6 +27,18 @@ use crate::error::Error;
 use crate::storage::Cells;
 use atomics::{AtomicU32, AtomicU8, Ordering};
 
+/// Row locks found held by another thread when taken, process-wide (see
+/// [`row_lock_waits`]).
+static ROW_LOCK_WAITS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// How many times, in this process, a thread taking a node's row lock found it held by
+/// another and had to spin (all indexes together). Only writers take row locks (`add`,
+/// `add_batch`, `update`, `consolidate`, repairs); searches read rows without any lock, so
+/// this never counts a reader. A diagnostic for benchmarks: sample it before and after.
+pub fn row_lock_waits() -> u64 {
+    ROW_LOCK_WAITS.load(Ordering::Relaxed)
+}
+
 /// Highest level a node can be drawn at (levels are clamped here; at `M = 2` reaching it
 /// takes billions of nodes).
 pub const MAX_LEVEL: usize = 31;
@@ -239,7 +251,12 @@ impl Graph {
     /// Takes node `i`'s spinlock; it is released when the guard drops.
     #[inline]
     pub fn lock(&self, i: u32) -> LockGuard<'_> {
-        row::lock(&self.state[i as usize])
+        let state = &self.state[i as usize];
+        // Found held: counted (an extra load of the line the lock is about to take anyway).
+        if state.load(Ordering::Relaxed) & row::LOCKED != 0 {
+            ROW_LOCK_WAITS.fetch_add(1, Ordering::Relaxed);
+        }
+        row::lock(state)
     }
 
     /// Records that node `i` is fully linked (its insert returned).
