@@ -125,8 +125,10 @@ impl PyBfIndex {
         })
     }
 
-    /// Room for `max_elements` vectors.
+    /// Room for `max_elements` vectors (at most `hnswx.MAX_CAPACITY`-like 2**31 - 1, as
+    /// the graph index).
     fn init_index(&self, py: Python<'_>, max_elements: usize) -> PyResult<()> {
+        check_max_elements(max_elements, self.dim)?;
         py.detach(|| {
             let mut s = self.state.write().unwrap_or_else(|e| e.into_inner());
             if s.is_some() {
@@ -329,7 +331,11 @@ impl PyBfIndex {
                 }
                 w.write_all(&l.to_le_bytes()).map_err(io)?;
             }
-            let rest = (bf.max_elements - bf.labels.len()) * per;
+            let rest = bf
+                .max_elements
+                .saturating_sub(bf.labels.len())
+                .checked_mul(per)
+                .ok_or(Fail::Msg(Kind::Base, "max_elements too large to save".into()))?;
             let zeros = vec![0u8; per.max(1) * 64];
             let mut left = rest;
             while left > 0 {
@@ -368,6 +374,7 @@ impl PyBfIndex {
                     max.saturating_mul(per)
                 )));
             }
+            check_max_elements((max as usize).max(max_elements), dim)?;
             let (count, per) = (count as usize, per as usize);
             let mut bf = Bf {
                 max_elements: (max as usize).max(max_elements),
@@ -508,8 +515,12 @@ impl PyBruteForce {
         let (l, d) = py.detach(|| -> Result<(Vec<u64>, Vec<f32>), Fail> {
             let bf = self.inner.read().unwrap_or_else(|e| e.into_inner());
             let hits = self.pools.get(threads)?.install(|| bf.search_batch(slice, k))?;
-            let mut l = vec![u64::MAX; rows.rows * k];
-            let mut d = vec![f32::INFINITY; rows.rows * k];
+            let n = rows
+                .rows
+                .checked_mul(k)
+                .ok_or(Fail::Msg(Kind::Base, "too many results".into()))?;
+            let mut l = crate::index::buffer(n, u64::MAX)?;
+            let mut d = crate::index::buffer(n, f32::INFINITY)?;
             for (r, hits) in hits.iter().enumerate() {
                 for (i, h) in hits.iter().enumerate() {
                     l[r * k + i] = h.label;
@@ -545,4 +556,17 @@ impl PyBruteForce {
             self.dim(py)
         )
     }
+}
+
+/// `Err` unless `max_elements` fits the engine's capacity bound and its file (`dim` floats
+/// and a label per element) fits in memory sizes.
+fn check_max_elements(max_elements: usize, dim: usize) -> Result<(), Fail> {
+    let per = dim.saturating_mul(4).saturating_add(8);
+    if max_elements > hnswx::MAX_CAPACITY || max_elements.checked_mul(per).is_none_or(|b| b > isize::MAX as usize) {
+        return fail(
+            Kind::InvalidParameter,
+            format!("max_elements {max_elements} is more than {}", hnswx::MAX_CAPACITY),
+        );
+    }
+    Ok(())
 }

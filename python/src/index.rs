@@ -189,7 +189,7 @@ impl PyFilter<'_> {
 }
 
 /// A zeroed buffer of `n`, or Python's `MemoryError` (never an abort).
-fn buffer<T: Clone>(n: usize, fill: T) -> Result<Vec<T>, Fail> {
+pub(crate) fn buffer<T: Clone>(n: usize, fill: T) -> Result<Vec<T>, Fail> {
     let mut v = Vec::new();
     if v.try_reserve_exact(n).is_err() {
         return fail(Kind::Base, format!("cannot allocate results for {n} neighbours"));
@@ -294,7 +294,9 @@ impl Inner {
             if !seen.insert(l) || self.index.contains(l) {
                 updates.push((row, false));
             } else if removed.contains(&l) {
-                if self.allow_replace_deleted {
+                // As hnswlib: with replacement enabled, a deleted label comes back only
+                // through `replace_deleted=True`.
+                if self.allow_replace_deleted && !replace_deleted {
                     return fail(
                         Kind::Base,
                         format!(
@@ -419,16 +421,41 @@ impl PyIndex {
         let chunk = CHUNK_PER_THREAD * threads;
         let steps = add_labels.len().div_ceil(chunk) + plan.updates.len();
         let mut done = 0;
+        let result = self.run_steps(&pool, add_labels, add_data, chunk, &plan, &labels, data, steps, &mut done);
+        // Sequential labels move on past this call's rows once any of them went in (also
+        // when Ctrl-C or an error stopped it midway, as hnswlib's counter does), so a later
+        // call without ids never overwrites them.
+        if result.is_ok() || done > 0 {
+            if let Some(inner) = read(&self.state).as_ref() {
+                inner.next_label.fetch_add(rows as u64, Ordering::AcqRel);
+            }
+        }
+        result
+    }
+
+    /// The steps of [`add`](Self::add) from `done` on, growing or consolidating when the
+    /// index is full.
+    #[allow(clippy::too_many_arguments)]
+    fn run_steps(
+        &self,
+        pool: &rayon::ThreadPool,
+        add_labels: &[u64],
+        add_data: &[f32],
+        chunk: usize,
+        plan: &Plan,
+        labels: &[u64],
+        data: &[f32],
+        steps: usize,
+        done: &mut usize,
+    ) -> Result<(), Fail> {
         let mut room_tries = 0;
-        while done < steps {
+        while *done < steps {
             let result = {
                 let guard = read(&self.state);
                 let Some(inner) = guard.as_ref() else {
                     return not_initialized();
                 };
-                self.add_steps(
-                    inner, &pool, add_labels, add_data, chunk, &plan, &labels, data, &mut done,
-                )
+                self.add_steps(inner, pool, add_labels, add_data, chunk, plan, labels, data, done)
             };
             match result {
                 Err(Fail::Engine(hnswx::Error::CapacityExhausted { .. })) if room_tries < 3 => {
@@ -448,9 +475,6 @@ impl PyIndex {
                 }
                 other => other?,
             }
-        }
-        if let Some(inner) = read(&self.state).as_ref() {
-            inner.next_label.fetch_add(rows as u64, Ordering::AcqRel);
         }
         Ok(())
     }
@@ -497,8 +521,17 @@ impl PyIndex {
         Ok(())
     }
 
-    /// hnswlib's file of this index at `path` (see `save_index`).
-    fn export(&self, py: Python<'_>, path: &Path) -> PyResult<()> {
+    /// hnswlib's file of this index at `path` (see `save_index`), its header's
+    /// `max_elements` set to the index's (hnswlib reads it back as the capacity).
+    fn export(&self, py: Python<'_>, path: &Path, in_place: bool) -> PyResult<()> {
+        self.export_elements(py, path, in_place)?;
+        let max = self.with(py, |inner| Ok(inner.max_elements.load(Ordering::Acquire) as u64))?;
+        set_hnswlib_max_elements(path, max).map_err(|e| io_fail(path, e).into())
+    }
+
+    /// [`export`](Self::export) without the `max_elements` patch. `in_place`: may compact the
+    /// index itself when that changes nothing a caller can see (else a copy is compacted).
+    fn export_elements(&self, py: Python<'_>, path: &Path, in_place: bool) -> PyResult<()> {
         // Nodes that hnswlib could not tell apart from live ones (old nodes of updated
         // labels, consolidated slots keep their labels) are compacted away first.
         let clean = self.with(py, |inner| {
@@ -513,13 +546,14 @@ impl PyIndex {
         })?;
         match clean {
             None => Ok(()),
-            // Nothing deleted to keep: compacting changes nothing a caller can see.
-            Some(true) => self.with_mut(py, |inner| {
+            // Nothing deleted to keep: compacting changes nothing a caller can see (but its
+            // capacity: not for `index_file_size`, a query).
+            Some(true) if in_place => self.with_mut(py, |inner| {
                 inner.index.compact()?;
                 Ok(inner.index.export_hnswlib(path)?)
             }),
             // Deleted labels to keep (as hnswlib's deleted elements): compact a copy.
-            Some(false) => self.with(py, |inner| {
+            Some(_) => self.with(py, |inner| {
                 let tmp = TempFile(temp_path("export"));
                 inner.index.save(&tmp.0)?;
                 let mut copy = Index::load(&tmp.0)?;
@@ -739,7 +773,7 @@ impl PyIndex {
 
     /// Saves the index in hnswlib's format (readable by `hnswlib.Index.load_index`).
     fn save_index(&self, py: Python<'_>, path_to_index: PathBuf) -> PyResult<()> {
-        self.export(py, &path_to_index)
+        self.export(py, &path_to_index, true)
     }
 
     /// Loads an index file written by hnswlib's `save_index` (of this index's space) or by
@@ -893,6 +927,8 @@ impl PyIndex {
         self.with(py, |inner| {
             let mut ids = inner.index.labels();
             ids.extend(inner.index.removed_labels());
+            // A stable order (the label map's is not).
+            ids.sort_unstable();
             Ok(ids)
         })
     }
@@ -910,7 +946,7 @@ impl PyIndex {
     /// Bytes of the file `save_index` would write now.
     fn index_file_size(&self, py: Python<'_>) -> PyResult<u64> {
         let tmp = TempFile(temp_path("size"));
-        self.export(py, &tmp.0)?;
+        self.export(py, &tmp.0, false)?;
         std::fs::metadata(&tmp.0)
             .map(|m| m.len())
             .map_err(|e| io_fail(&tmp.0, e).into())
@@ -1115,4 +1151,20 @@ pub fn restore_pickled(py: Python<'_>, state: &Bound<'_, PyDict>) -> PyResult<Py
         .num_threads
         .store(get("num_threads")?.extract()?, Ordering::Relaxed);
     Ok(index)
+}
+
+/// Writes `max` into the `max_elements` field (bytes 8..16) of the hnswlib file at `path`,
+/// if it is larger than the element count there (bytes 16..24).
+fn set_hnswlib_max_elements(path: &Path, max: u64) -> std::io::Result<()> {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let mut f = std::fs::OpenOptions::new().read(true).write(true).open(path)?;
+    let mut head = [0u8; 24];
+    f.read_exact(&mut head)?;
+    let count = u64::from_le_bytes(head[16..24].try_into().expect("8 bytes"));
+    if max > count {
+        f.seek(SeekFrom::Start(8))?;
+        f.write_all(&max.to_le_bytes())?;
+        f.sync_all()?;
+    }
+    Ok(())
 }

@@ -520,6 +520,11 @@ def test_ctrl_c_stops_add_items_and_leaves_the_index_usable():
     assert labels[:, 0].tolist() == [0, 1, 2, 3, 4]
     index.add_items(x[added : added + 1000], ids=np.arange(added, added + 1000))
     assert index.element_count == added + 1000
+    # Sequential labels moved past the interrupted call's rows: no overwrite.
+    count = index.element_count
+    index.add_items(np.ones((2, 32), np.float32))
+    assert index.element_count == count + 2
+    assert index.get_items([0])[0].tolist() == x[0].tolist()
 
 
 # ---- files ----
@@ -695,3 +700,59 @@ def test_bad_quantization_name():
     index = hnswx.Index("l2", 4)
     with pytest.raises(ValueError):
         index.init_index(10, quantization="pq4")
+
+
+# ---- review findings ----
+
+
+def test_capacity_survives_save_index_and_load_index(tmp_path):
+    index = hnswx.Index("l2", 8)
+    index.init_index(300)
+    index.add_items(data(200, 8))
+    path = str(tmp_path / "cap.bin")
+    index.save_index(path)
+    back = hnswx.Index("l2", 8)
+    back.load_index(path)
+    assert back.max_elements == 300
+    back.add_items(np.ones(8, np.float32), [999])
+    assert back.element_count == 201
+
+
+def test_replace_deleted_brings_a_deleted_label_back():
+    index = hnswx.Index("l2", 4)
+    index.init_index(50, allow_replace_deleted=True)
+    index.add_items(data(50, 4))
+    index.mark_deleted(3)
+    with pytest.raises(RuntimeError):
+        index.add_items(np.ones(4, np.float32), [3])
+    index.add_items(np.ones(4, np.float32), [3], replace_deleted=True)
+    assert index.get_items([3])[0].tolist() == [1.0] * 4
+    labels, _ = index.knn_query(np.ones(4, np.float32), k=1)
+    assert labels[0, 0] == 3
+
+
+def test_ids_list_is_sorted():
+    index, _ = build("l2", n=100)
+    index.mark_deleted(50)
+    assert index.get_ids_list() == list(range(100))
+
+
+def test_index_file_size_does_not_change_the_index():
+    index, x = build("l2", n=200, max_elements=400)
+    index.add_items(x[:50] + 1, np.arange(50))  # updates: old nodes hidden
+    before = index.max_elements
+    size = index.index_file_size()
+    assert size > 0 and index.max_elements == before
+    index.add_items(data(150, 8, seed=3), np.arange(1000, 1150))
+    assert index.element_count == 350
+
+
+def test_huge_k_and_capacity_are_errors_not_crashes(tmp_path):
+    b = hnswx.BruteForce("l2", 4)
+    b.add_items(data(10, 4))
+    for k in [2**40, 2**62, 2**63]:
+        with pytest.raises((RuntimeError, ValueError, MemoryError, OverflowError)):
+            b.search(data(4, 4), k=k)
+    bf = hnswx.BFIndex("l2", 8)
+    with pytest.raises(ValueError):
+        bf.init_index(2**62)
