@@ -193,7 +193,7 @@ pub(crate) unsafe fn gather<Q, T>(
     }
 }
 
-/// Largest `|wᵢ|` the integer SQ8 kernel ([`idot`]) takes: `Σ wᵢ·cᵢ` is then exact (integer
+/// Largest `|wᵢ|` the integer SQ8 kernel ([`Kernels::dot_i16_u8`](crate::Kernels::dot_i16_u8)) takes: `Σ wᵢ·cᵢ` is then exact (integer
 /// arithmetic, no overflow) for any length.
 pub const MAX_INT_WEIGHT: i16 = 2047;
 
