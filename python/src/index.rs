@@ -14,10 +14,11 @@
 //! - `replace_deleted=True` puts new labels in the places of deleted ones (here: the deleted
 //!   elements are consolidated away, all of them, and the new vectors reuse their slots).
 
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::Mutex;
 
 use hnswx::{Index, Metric, Neighbour, Params, Verify};
 use pyo3::prelude::*;
@@ -337,12 +338,57 @@ fn check_signals() -> Result<(), Fail> {
     Python::attach(|py| py.check_signals()).map_err(Fail::Py)
 }
 
-fn read(lock: &RwLock<Option<Inner>>) -> RwLockReadGuard<'_, Option<Inner>> {
-    lock.read().unwrap_or_else(|e| e.into_inner())
+thread_local! {
+    /// Index states this thread holds a read guard of (by address, once per guard): a
+    /// filter or signal handler running Python code from inside a call is such a thread.
+    static READING: std::cell::RefCell<Vec<usize>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-fn write(lock: &RwLock<Option<Inner>>) -> RwLockWriteGuard<'_, Option<Inner>> {
-    lock.write().unwrap_or_else(|e| e.into_inner())
+/// A read guard that this thread's [`write`] can see (so that a callback changing the index
+/// it was called from gets an error instead of waiting for itself forever).
+struct ReadGuard<'a> {
+    guard: RwLockReadGuard<'a, Option<Inner>>,
+    at: usize,
+}
+
+impl std::ops::Deref for ReadGuard<'_> {
+    type Target = Option<Inner>;
+    fn deref(&self) -> &Option<Inner> {
+        &self.guard
+    }
+}
+
+impl Drop for ReadGuard<'_> {
+    fn drop(&mut self) {
+        let _ = READING.try_with(|r| {
+            let mut r = r.borrow_mut();
+            if let Some(i) = r.iter().rposition(|&a| a == self.at) {
+                r.swap_remove(i);
+            }
+        });
+    }
+}
+
+/// Shared access. Recursive: a filter may read the index it runs in even while another
+/// thread waits to write it.
+fn read(lock: &RwLock<Option<Inner>>) -> ReadGuard<'_> {
+    let at = lock as *const _ as usize;
+    let guard = lock.read_recursive();
+    READING.with(|r| r.borrow_mut().push(at));
+    ReadGuard { guard, at }
+}
+
+/// Exclusive access, or an error on a thread that holds a read guard of the same index
+/// (a filter or signal handler changing the index that called it).
+fn write(lock: &RwLock<Option<Inner>>) -> Result<RwLockWriteGuard<'_, Option<Inner>>, Fail> {
+    let at = lock as *const _ as usize;
+    if READING.with(|r| r.borrow().contains(&at)) {
+        return fail(
+            Kind::Base,
+            "cannot change an index from inside its own filter or callback (it is in use by the call that runs it)",
+        );
+    }
+    Ok(lock.write())
 }
 
 impl PyIndex {
@@ -368,7 +414,7 @@ impl PyIndex {
 
     /// Runs `f` on the initialised index, exclusively, with the GIL released.
     fn with_mut<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Inner) -> Result<T, Fail> + Send) -> PyResult<T> {
-        py.detach(|| match write(&self.state).as_mut() {
+        py.detach(|| match write(&self.state)?.as_mut() {
             Some(inner) => f(inner),
             None => not_initialized(),
         })
@@ -421,7 +467,9 @@ impl PyIndex {
         let chunk = CHUNK_PER_THREAD * threads;
         let steps = add_labels.len().div_ceil(chunk) + plan.updates.len();
         let mut done = 0;
-        let result = self.run_steps(&pool, add_labels, add_data, chunk, &plan, &labels, data, steps, &mut done);
+        let result = self.run_steps(
+            &pool, add_labels, add_data, chunk, &plan, &labels, data, steps, &mut done,
+        );
         // Sequential labels move on past this call's rows once any of them went in (also
         // when Ctrl-C or an error stopped it midway, as hnswlib's counter does), so a later
         // call without ids never overwrites them.
@@ -460,7 +508,7 @@ impl PyIndex {
             match result {
                 Err(Fail::Engine(hnswx::Error::CapacityExhausted { .. })) if room_tries < 3 => {
                     room_tries += 1;
-                    let mut guard = write(&self.state);
+                    let mut guard = write(&self.state)?;
                     let Some(inner) = guard.as_mut() else {
                         return not_initialized();
                     };
@@ -666,7 +714,7 @@ impl PyIndex {
             .seed(random_seed)
             .quantization(quantization);
         py.detach(|| {
-            let mut guard = write(&self.state);
+            let mut guard = write(&self.state)?;
             if guard.is_some() {
                 return fail(Kind::Base, "The index is already initiated.");
             }
@@ -840,7 +888,10 @@ impl PyIndex {
             }
             Ok(Inner::new(index, max, allow_replace_deleted))
         })?;
-        py.detach(|| *write(&self.state) = Some(inner));
+        py.detach(|| -> Result<(), Fail> {
+            *write(&self.state)? = Some(inner);
+            Ok(())
+        })?;
         self.ef.store(10, Ordering::Relaxed);
         Ok(())
     }
@@ -1074,7 +1125,7 @@ impl PyIndex {
                 match r {
                     Err(hnswx::Error::CapacityExhausted { .. }) if tries < 2 => {
                         tries += 1;
-                        if let Some(inner) = write(&self.state).as_mut() {
+                        if let Some(inner) = write(&self.state)?.as_mut() {
                             if tries == 1 && inner.index.removed_labels().is_empty() {
                                 inner.index.consolidate();
                             } else {

@@ -756,3 +756,21 @@ def test_huge_k_and_capacity_are_errors_not_crashes(tmp_path):
     bf = hnswx.BFIndex("l2", 8)
     with pytest.raises(ValueError):
         bf.init_index(2**62)
+
+
+def test_a_filter_that_changes_its_own_index_gets_an_error_not_a_hang():
+    index, x = build("l2", n=100)
+
+    def grow(label):
+        index.resize_index(500)
+        return True
+
+    with pytest.raises(RuntimeError):
+        index.knn_query(x[:1], k=1, filter=grow)
+    assert index.max_elements == 100
+
+    def read(label):
+        return label in index and index.get_current_count() == 100
+
+    labels, _ = index.knn_query(x[:1], k=1, filter=read)
+    assert labels[0, 0] == 0
