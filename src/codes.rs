@@ -24,7 +24,6 @@ use std::sync::OnceLock;
 use hnswx_kernels::{Kernels, Metric, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
-use crate::index::{check_finite, check_norm, inverse_norm};
 
 use crate::slab::{Zeroed, SLAB_ALIGN};
 
@@ -408,14 +407,7 @@ impl crate::Index {
                 got: sample.len() % dim,
             });
         }
-        check_finite(sample)?;
-        let scale: Vec<f32> = match self.metric() {
-            Metric::Cosine => sample.chunks_exact(dim).map(inverse_norm).collect::<Result<_>>()?,
-            _ => {
-                sample.chunks_exact(dim).try_for_each(check_norm)?;
-                vec![1.0; sample.len() / dim]
-            }
-        };
+        let scale = self.row_scales(sample)?;
         self.refuse_inside_callback()?;
         match self.train_with(sample, &scale, false) {
             Some(Trained::Now) => Ok(()),

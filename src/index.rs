@@ -610,11 +610,7 @@ impl Index {
                 got: vectors.len() % dim,
             });
         }
-        check_finite(vectors)?;
-        match self.metric() {
-            Metric::Cosine => vectors.chunks_exact(dim).try_for_each(|v| inverse_norm(v).map(|_| ())),
-            _ => vectors.chunks_exact(dim).try_for_each(check_norm),
-        }
+        self.row_scales(vectors).map(|_| ())
     }
 
     /// The stored vector of `label` (normalised, under the cosine metric).
@@ -745,55 +741,24 @@ impl Index {
             });
         }
         let rows = || vectors.chunks_exact(dim);
-        check_finite(vectors)?;
-        let scale: Vec<f32> = match self.metric() {
-            Metric::Cosine => rows().map(inverse_norm).collect::<Result<_>>()?,
-            _ => {
-                rows().try_for_each(check_norm)?;
-                Vec::new()
-            }
-        };
+        let scale = self.row_scales(vectors)?;
         // An untrained quantiser that this batch brings to enough rows trains first (on the
         // batch too), so the batch is linked walking codes — once the batch is known to be
         // accepted (the checks run again when the slots are claimed).
         if self.needs_training(labels.len()) {
-            {
-                let slots = self.lock_slots_for_claim();
-                if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {
-                    return Err(Error::CapacityExhausted {
-                        capacity: self.capacity(),
-                    });
-                }
-                let mut seen = std::collections::HashSet::new();
-                if let Some(&dup) = labels
-                    .iter()
-                    .find(|&&l| slots.by_label.contains_key(&l) || !seen.insert(l))
-                {
-                    return Err(Error::DuplicateLabel(dup));
-                }
-            }
+            self.check_claimable(&self.lock_slots_for_claim(), labels)?;
             self.auto_train(vectors, &scale);
         }
         let claimed = {
             let mut slots = self.lock_slots_for_claim();
-            if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {
-                return Err(Error::CapacityExhausted {
-                    capacity: self.capacity(),
-                });
-            }
-            let mut seen = std::collections::HashSet::new();
-            let oom = |what| Error::OutOfMemory {
-                what,
-                bytes: labels.len().saturating_mul(2 * 13),
-            };
-            seen.try_reserve(labels.len()).map_err(|_| oom("label check"))?;
-            if let Some(&dup) = labels
-                .iter()
-                .find(|&&l| slots.by_label.contains_key(&l) || !seen.insert(l))
-            {
-                return Err(Error::DuplicateLabel(dup));
-            }
-            slots.by_label.try_reserve(labels.len()).map_err(|_| oom("label map"))?;
+            self.check_claimable(&slots, labels)?;
+            slots
+                .by_label
+                .try_reserve(labels.len())
+                .map_err(|_| Error::OutOfMemory {
+                    what: "label map",
+                    bytes: labels.len().saturating_mul(2 * 13),
+                })?;
             let claimed = self.claim_slots(&mut slots, labels.len())?;
             let mut row = vec![0.0f32; dim];
             for (i, ((v, &label), &slot)) in rows().zip(labels).zip(&claimed).enumerate() {
@@ -876,6 +841,40 @@ impl Index {
         let pending = self.unrepaired.fetch_add(n, Ordering::Relaxed) + n;
         if pending.saturating_mul(8) >= self.used() {
             self.repair_connectivity();
+        }
+    }
+
+    /// `Err` unless a batch of `labels` can be claimed now (caller holds the slots lock):
+    /// room for every row, and no label already live or repeated in the batch.
+    fn check_claimable(&self, slots: &Slots, labels: &[u64]) -> Result<()> {
+        if self.capacity() - self.used.load(Ordering::Relaxed) + slots.free.len() < labels.len() {
+            return Err(Error::CapacityExhausted {
+                capacity: self.capacity(),
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        seen.try_reserve(labels.len()).map_err(|_| Error::OutOfMemory {
+            what: "label check",
+            bytes: labels.len().saturating_mul(2 * 13),
+        })?;
+        match labels
+            .iter()
+            .find(|&&l| slots.by_label.contains_key(&l) || !seen.insert(l))
+        {
+            Some(&dup) => Err(Error::DuplicateLabel(dup)),
+            None => Ok(()),
+        }
+    }
+
+    /// Checks whole rows of `vectors` as every add does (finite components, the metric's norm
+    /// rule) and returns, under cosine, each row's inverse norm (else nothing: rows are
+    /// stored as given).
+    pub(crate) fn row_scales(&self, vectors: &[f32]) -> Result<Vec<f32>> {
+        let mut rows = vectors.chunks_exact(self.dim());
+        check_finite(vectors)?;
+        match self.metric() {
+            Metric::Cosine => rows.map(inverse_norm).collect(),
+            _ => rows.try_for_each(check_norm).map(|()| Vec::new()),
         }
     }
 
