@@ -65,53 +65,10 @@ TOOLS = {
 }
 
 
-# The file readers are copied from ../hnswlib/run.py (not imported: that script changes).
-def read_vecs(path, dtype):
-    raw = np.fromfile(path, dtype=np.uint8)
-    if raw.size < 4:
-        sys.exit(f"{path}: too short for a texmex file")
-    dim = int(raw[:4].view(np.int32)[0])
-    width = 1 if dtype == np.uint8 else 4
-    row = 4 + dim * width
-    if dim <= 0 or raw.size % row:
-        sys.exit(f"{path}: not a whole number of {dim}-dimensional rows: truncated?")
-    rows = raw.reshape(-1, row)[:, 4:]
-    return np.ascontiguousarray(rows).view(dtype).reshape(-1, dim)
-
-
-def load(path, ids=False):
-    ext = path.rsplit(".", 1)[-1].lower()
-    if ext == "npy":
-        a = np.load(path)
-        return a.astype(np.int64 if ids else np.float32)
-    if ext == "fvecs":
-        return read_vecs(path, np.float32)
-    if ext == "bvecs":
-        return read_vecs(path, np.uint8).astype(np.float32)
-    if ext == "ivecs":
-        return read_vecs(path, np.int32)
-    sys.exit(f"{path}: unknown format")
-
-
-def rss():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmRSS"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        return None
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
+# The file readers and the machine probes are hnswlib/run.py's (it imports its module under
+# test only in main(), so importing it here loads nothing else).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "hnswlib"))
+from run import cpu_model, load, rss  # noqa: E402
 
 
 def normalized(x):
