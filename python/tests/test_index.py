@@ -675,8 +675,14 @@ def test_exception_hierarchy():
 @pytest.mark.parametrize("space", ["l2", "ip", "cosine"])
 def test_sq8_quantization_keeps_exact_distances_and_recall(space, tmp_path):
     q = data(20, 16, seed=6)
-    plain, x = build(space, n=3000, dim=16, seed=5)
-    coded, _ = build(space, n=3000, dim=16, seed=5, quantization="sq8")
+    x = data(3000, 16, seed=5)
+    # One build thread each: the graphs (and so the recalls compared) are deterministic.
+    plain = hnswx.Index(space, 16)
+    plain.init_index(3000, ef_construction=100)
+    plain.add_items(x, num_threads=1)
+    coded = hnswx.Index(space, 16)
+    coded.init_index(3000, ef_construction=100, quantization="sq8")
+    coded.add_items(x, num_threads=1)
     coded.set_ef(64)
     plain.set_ef(64)
     labels, dists = coded.knn_query(q, k=10)
