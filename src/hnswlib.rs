@@ -158,8 +158,12 @@ impl Index {
                 found: bytes.len() as u64,
             });
         }
-        let cells = |v: Vec<u32>| Cells::heap(v.into_iter().map(AtomicU32::new).collect());
-        let graph = Graph::from_parts(m, cells(level0), cells(upper), Cells::heap(offsets.into()))
+        let cells = |v: &[u32]| {
+            // SAFETY: zero bytes are a valid AtomicU32.
+            unsafe { Cells::from_values(v, |&x| AtomicU32::new(x)) }
+                .ok_or_else(|| FileError::Corrupt("link tables too large".into()))
+        };
+        let graph = Graph::from_parts(m, cells(&level0)?, cells(&upper)?, Cells::heap(offsets.into()))
             .map_err(FileError::Corrupt)?;
         // An index whose every element is deleted may have no entry point (we write one so
         // after consolidating everything away).

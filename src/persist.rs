@@ -409,15 +409,22 @@ impl Index {
         };
         let mut slab = Slab::new(dim, count).ok_or_else(|| FileError::Corrupt("count too large".into()))?;
         section(0, bytemuck::cast_slice_mut(slab.as_mut_slice(count)), &mut at)?;
-        let mut level0 = vec![0u32; count * (1 + 2 * m)];
-        section(1, bytemuck::cast_slice_mut(&mut level0), &mut at)?;
+        // The link tables go straight into their final cells (huge pages when large).
+        let links = |n: usize| {
+            // SAFETY: zero bytes are a valid AtomicU32.
+            unsafe { Cells::<AtomicU32>::zeroed(n) }.ok_or_else(|| FileError::Corrupt("link tables too large".into()))
+        };
+        let mut level0 = links(count * (1 + 2 * m))?;
+        // SAFETY: any bytes are a valid AtomicU32; the cells are our own allocation.
+        section(1, unsafe { level0.bytes_mut() }, &mut at)?;
         let mut offsets = vec![0u32; count + 1];
         section(2, bytemuck::cast_slice_mut(&mut offsets), &mut at)?;
-        let mut upper = vec![0u32; upper_rows * (1 + m)];
+        let mut upper = links(upper_rows * (1 + m))?;
         if offsets[count] as usize != upper_rows {
             return Err(FileError::Corrupt("offsets disagree with the upper section".into()));
         }
-        section(3, bytemuck::cast_slice_mut(&mut upper), &mut at)?;
+        // SAFETY: as for `level0`.
+        section(3, unsafe { upper.bytes_mut() }, &mut at)?;
         let mut labels = vec![0u64; count];
         section(4, bytemuck::cast_slice_mut(&mut labels), &mut at)?;
         let mut kinds = None;
@@ -461,15 +468,14 @@ impl Index {
             });
         }
 
-        let cells = |v: Vec<u32>| Cells::heap(v.into_iter().map(AtomicU32::new).collect());
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
         let (params, sq8) = with_quantizer(params, quant);
         let index = assemble(
             &h,
             params,
             slab,
-            cells(level0),
-            cells(upper),
+            level0,
+            upper,
             Cells::heap(offsets.into()),
             labels,
             kinds,

@@ -2,6 +2,8 @@
 //! graph and the labels can be searched in place after `Index::open_mmap`.
 
 use memmap2::MmapMut;
+
+use crate::slab::{Zeroed, SLAB_ALIGN};
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::Arc;
@@ -10,10 +12,20 @@ use std::sync::Arc;
 pub struct Cells<T> {
     ptr: NonNull<T>,
     len: usize,
-    /// `None`: the cells are a leaked `Box<[T]>` of ours. `Some`: a copy-on-write private
-    /// mapping of an index file, shared by every table in it — private and writable, so
-    /// atomics on it are sound; never written, so no page is ever copied.
-    map: Option<Arc<MmapMut>>,
+    owner: Owner,
+}
+
+/// What keeps a [`Cells`]' memory alive.
+enum Owner {
+    /// A leaked `Box<[T]>` of ours, freed in `drop`.
+    Boxed,
+    /// A zeroed allocation (mapped and advised to use huge pages when large: see
+    /// [`Zeroed`]), freed when this is dropped.
+    Pages(#[allow(dead_code)] Zeroed),
+    /// A copy-on-write private mapping of an index file, shared by every table in it —
+    /// private and writable, so atomics on it are sound; never written, so no page is ever
+    /// copied.
+    Map(#[allow(dead_code)] Arc<MmapMut>),
 }
 
 // SAFETY: `Cells<T>` is a `[T]` owned by it (or by the mapping it keeps alive); sharing or
@@ -28,25 +40,65 @@ impl<T> Cells<T> {
         let len = cells.len();
         // Leaked here, freed in `drop`: a raw pointer only, so no `Box` aliasing rules apply.
         let ptr = NonNull::new(Box::into_raw(cells) as *mut T).expect("a box is never null");
-        Cells { ptr, len, map: None }
+        Cells {
+            ptr,
+            len,
+            owner: Owner::Boxed,
+        }
     }
 
-    /// `len` zeroed cells on the heap, or `None` if the allocation fails (no abort). The
-    /// memory comes from `alloc_zeroed`, so untouched pages cost nothing until used.
+    /// `len` zeroed cells, or `None` if the allocation fails (no abort). The memory comes
+    /// from [`Zeroed`]: untouched pages cost nothing until used, and a table of 4 MiB or more
+    /// (the link tables of a large index) is mapped and advised to use transparent huge
+    /// pages, as the vector slab is, since a search reads one link row per visited node all
+    /// over it.
     ///
     /// # Safety
     /// The all-zero bit pattern must be a valid `T` (true of the integer and atomic types
     /// used here).
     pub unsafe fn zeroed(len: usize) -> Option<Self> {
-        let layout = std::alloc::Layout::array::<T>(len).ok()?;
-        let ptr = if layout.size() == 0 {
-            NonNull::dangling()
-        } else {
-            // SAFETY: the layout has a non-zero size.
-            NonNull::new(unsafe { std::alloc::alloc_zeroed(layout) } as *mut T)?
-        };
-        // The memory is freed in `drop` as the `Box<[T]>` it is layout-compatible with.
-        Some(Cells { ptr, len, map: None })
+        const { assert!(std::mem::align_of::<T>() <= SLAB_ALIGN) };
+        let bytes = len.checked_mul(std::mem::size_of::<T>())?;
+        if bytes > isize::MAX as usize {
+            return None;
+        }
+        let pages = Zeroed::new(bytes)?;
+        // A 64-byte-aligned allocation of at least `bytes` zero bytes, so `len` aligned `T`s.
+        let ptr = pages.ptr().cast::<T>();
+        Some(Cells {
+            ptr,
+            len,
+            owner: Owner::Pages(pages),
+        })
+    }
+
+    /// `values` converted into zeroed cells (see [`zeroed`](Self::zeroed)), or `None` if
+    /// the allocation fails.
+    ///
+    /// # Safety
+    /// As for [`zeroed`](Self::zeroed).
+    pub unsafe fn from_values<U>(values: &[U], convert: impl Fn(&U) -> T) -> Option<Self> {
+        // SAFETY: forwarded from the caller.
+        let cells = unsafe { Cells::<T>::zeroed(values.len()) }?;
+        for (i, v) in values.iter().enumerate() {
+            // SAFETY: `i < len`, the cells are ours alone until returned; `write` does not
+            // drop the zeroed (valid, by the caller's guarantee) value it replaces, which
+            // has no destructor for the types used here.
+            unsafe { cells.ptr.as_ptr().add(i).write(convert(v)) };
+        }
+        Some(cells)
+    }
+
+    /// The cells as bytes, to fill them (from a file, say).
+    ///
+    /// # Safety
+    /// Every bit pattern must be a valid `T`; the cells must not be a mapped file's (writing
+    /// those would copy the pages).
+    pub unsafe fn bytes_mut(&mut self) -> &mut [u8] {
+        debug_assert!(!matches!(self.owner, Owner::Map(_)));
+        // SAFETY: `&mut self` gives exclusive access to the `len` initialised `T`s at `ptr`
+        // (see `deref`); any bytes written are a valid `T` (caller).
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<u8>(), self.len * std::mem::size_of::<T>()) }
     }
 
     /// `len` cells at byte `offset` of `map`, or `None` if they do not fit or are misaligned.
@@ -65,7 +117,7 @@ impl<T> Cells<T> {
         Some(Cells {
             ptr: NonNull::new(p)?,
             len,
-            map: Some(Arc::clone(map)),
+            owner: Owner::Map(Arc::clone(map)),
         })
     }
 }
@@ -75,18 +127,18 @@ impl<T> Deref for Cells<T> {
 
     #[inline(always)]
     fn deref(&self) -> &[T] {
-        // SAFETY: `ptr` points at `len` initialised, aligned `T`s kept alive by `self` (the
-        // leaked box) or by `map` (checked in `mapped`); nothing hands out `&mut` to them.
+        // SAFETY: `ptr` points at `len` initialised, aligned `T`s kept alive by `self.owner`
+        // (the leaked box, the zeroed pages, or the map, checked in `mapped`); nothing hands
+        // out `&mut` to them.
         unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
 
 impl<T> Drop for Cells<T> {
     fn drop(&mut self) {
-        if self.map.is_none() {
-            // SAFETY: `ptr`/`len` came from `Box::into_raw` in `heap`, or from the global
-            // allocator with the layout of `[T; len]` in `zeroed` (which is how a `Box<[T]>`
-            // is allocated); they are freed once.
+        if let Owner::Boxed = self.owner {
+            // SAFETY: `ptr`/`len` came from `Box::into_raw` in `heap`; freed once. (Zeroed
+            // pages and maps free themselves when `owner` is dropped.)
             drop(unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(self.ptr.as_ptr(), self.len)) });
         }
     }
