@@ -235,9 +235,9 @@ fn sweep(
 ) -> Result<Report, String> {
     let (k, threads) = (spec.k, spec.threads.max(1));
     let pool = pool(threads)?;
-    let hardware = report::hardware(threads, index.kernel().isa().name());
     let params = index.params();
     let quant = params.quantization_kind();
+    let hardware = report::hardware(threads, &kernel_name(index.kernel().isa(), quant));
     let mut report = Report {
         tool: {
             let base = match (quant, spec.rerank) {
@@ -371,4 +371,17 @@ fn print_header(r: &Report) {
             .peak_rss_bytes
             .map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64))
     );
+}
+
+/// The kernel line of a report: the instruction set, and on AVX-512 with codes, which integer
+/// SQ8 kernel it picked (`vnni`, `bw` or `avx2`: see `hnswx::kernels::avx512_u8_variants`).
+fn kernel_name(isa: hnswx::Isa, quant: Quantization) -> String {
+    #[cfg(target_arch = "x86_64")]
+    if isa == hnswx::Isa::Avx512 && quant != Quantization::None {
+        if let Some((name, _)) = hnswx::kernels::avx512_u8_variants().first() {
+            return format!("avx512 (sq8 integer kernel: {name})");
+        }
+    }
+    let _ = quant;
+    isa.name().to_string()
 }

@@ -418,13 +418,23 @@ mod sealed {
     impl Sealed for u8 {
         type Fns = CodeFns;
         fn table(isa: Isa) -> &'static Kernels<u8> {
-            tables!(isa, u8_codes)
+            match isa {
+                #[cfg(target_arch = "x86_64")]
+                // Callers checked availability (AVX-512F); the fallback keeps this total.
+                Isa::Avx512 => crate::avx512_u8_variants()
+                    .first()
+                    .map_or(&arch::x86_64::avx512::u8_codes::KERNELS, |v| v.1),
+                _ => tables!(isa, u8_codes),
+            }
         }
         fn requires(isa: Isa) -> Result<(), &'static str> {
             match isa {
-                // The integer kernel of the AVX-512 table is the 256-bit AVX2 one.
+                // Without AVX-512BW the integer kernel of the AVX-512 table is the 256-bit
+                // AVX2 one.
                 #[cfg(target_arch = "x86_64")]
-                Isa::Avx512 if !is_x86_feature_detected!("avx2") => Err("this CPU lacks AVX2"),
+                Isa::Avx512 if !is_x86_feature_detected!("avx512bw") && !is_x86_feature_detected!("avx2") => {
+                    Err("this CPU lacks both AVX-512BW and AVX2")
+                }
                 _ => Ok(()),
             }
         }
@@ -433,6 +443,33 @@ mod sealed {
             &BEST
         }
     }
+}
+
+/// The SQ8 (`u8`) tables of the AVX-512 instruction set this CPU can run, best first, each
+/// with the name of its integer kernel: `"vnni"` (AVX512_VNNI `vpdpwssd`), `"bw"` (AVX-512BW
+/// `vpmaddwd` on 512-bit registers), `"avx2"` (AVX-512F without BW: the 256-bit AVX2
+/// accumulator). [`select_for::<u8>`](select_for) with [`Isa::Avx512`] gives the first; the
+/// others are for tests and comparisons. Empty without AVX-512F.
+#[cfg(target_arch = "x86_64")]
+pub fn avx512_u8_variants() -> &'static [(&'static str, &'static Kernels<u8>)] {
+    use arch::x86_64::avx512;
+    static VARIANTS: std::sync::OnceLock<Vec<(&'static str, &'static Kernels<u8>)>> = std::sync::OnceLock::new();
+    VARIANTS.get_or_init(|| {
+        let mut v = Vec::new();
+        if is_x86_feature_detected!("avx512f") {
+            let bw = is_x86_feature_detected!("avx512bw");
+            if bw && is_x86_feature_detected!("avx512vnni") {
+                v.push(("vnni", &avx512::u8_codes_vnni::KERNELS));
+            }
+            if bw {
+                v.push(("bw", &avx512::u8_codes_bw::KERNELS));
+            }
+            if is_x86_feature_detected!("avx2") {
+                v.push(("avx2", &avx512::u8_codes::KERNELS));
+            }
+        }
+        v
+    })
 }
 
 /// An element type that stored rows can have, with its own kernel tables: `f32`, [`f16`](struct@f16)

@@ -51,10 +51,31 @@ fn tables<E: Element>() -> Vec<&'static Kernels<E>> {
         .collect()
 }
 
+/// Every SQ8 table this CPU can run: one per instruction set, plus each AVX-512 integer
+/// variant (VNNI, BW, AVX2 accumulator) that the AVX-512 table did not pick.
 fn u8_kernels() -> Vec<&'static Kernels<u8>> {
     static ONCE: Once = Once::new();
     report::<u8>("u8 (SQ8)", &ONCE);
-    tables::<u8>()
+    #[allow(unused_mut)]
+    let mut all = tables::<u8>();
+    #[cfg(target_arch = "x86_64")]
+    {
+        static VARIANTS: Once = Once::new();
+        let variants = hnswx_kernels::avx512_u8_variants();
+        VARIANTS.call_once(|| {
+            let names: Vec<&str> = variants.iter().map(|v| v.0).collect();
+            let _ = writeln!(
+                std::io::stderr(),
+                "hnswx-kernels quantised tests, AVX-512 SQ8 variants: {names:?}"
+            );
+        });
+        for &(_, k) in variants {
+            if !all.iter().any(|&t| std::ptr::eq(t, k)) {
+                all.push(k);
+            }
+        }
+    }
+    all
 }
 
 fn f16_kernels() -> Vec<&'static Kernels<f16>> {

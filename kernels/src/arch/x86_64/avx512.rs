@@ -3,7 +3,7 @@
 //! AVX-512BW). Codes widen with `vpmovzxbd` + `vcvtdq2ps`, `f16` converts with `vcvtph2ps`,
 //! all AVX-512F.
 
-use crate::arch::generic::{F32Vector, Load};
+use crate::arch::generic::{F32Vector, IntDot, Load};
 use crate::Isa;
 use core::arch::x86_64::*;
 use half::f16;
@@ -105,10 +105,85 @@ impl Load<f16> for Avx512 {
 
 crate::arch::instantiate_float!(f32_rows, f32, Isa::Avx512, Avx512, "avx512f");
 crate::arch::instantiate_float!(f16_rows, half::f16, Isa::Avx512, Avx512, "avx512f");
-// The integer SQ8 kernel reuses the 256-bit AVX2 accumulator (a 512-bit one would need
-// AVX-512BW, and VNNI's `vpdpwssd` AVX512_VNNI; neither is written yet: no AVX-512 machine
-// was at hand to test them). `u8` tables for AVX-512 therefore also require AVX2, checked at
-// run time (`Sealed::requires` for `u8`).
+/// A `__m512i` of 16 × i32 accumulators for the integer SQ8 kernel (AVX-512BW): 32 codes
+/// widen with `vpmovzxbw` and `vpmaddwd` multiplies them by 32 `i16` weights, adding pairs
+/// into lanes.
+#[derive(Clone, Copy)]
+pub(crate) struct Avx512Int(__m512i);
+
+// SAFETY (for every method): the CPU has AVX-512F and AVX-512BW and the call is inlined into a
+// function compiled with them; 32 readable elements at each pointer (the trait's contract).
+impl IntDot for Avx512Int {
+    const STEP: usize = 32;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: see the impl's comment.
+        Avx512Int(unsafe { _mm512_setzero_si512() })
+    }
+
+    #[inline(always)]
+    unsafe fn madd(self, w: *const i16, c: *const u8) -> Self {
+        // SAFETY: 32 bytes at `c` and 32 `i16`s (64 bytes) at `w`, unaligned loads.
+        unsafe {
+            let c = _mm512_cvtepu8_epi16(_mm256_loadu_si256(c.cast()));
+            let w = _mm512_loadu_si512(w.cast());
+            Avx512Int(_mm512_add_epi32(self.0, _mm512_madd_epi16(c, w)))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(self) -> i32 {
+        // SAFETY: see the impl's comment. The lanes cannot overflow (`INT_CHUNK`), so the
+        // wrapping sum is the exact one.
+        unsafe { _mm512_reduce_add_epi32(self.0) }
+    }
+}
+
+/// [`Avx512Int`] with AVX512_VNNI: `vpdpwssd` multiplies the word pairs and adds them into the
+/// lanes in one instruction (the non-saturating form, so the sums are exactly those of
+/// `vpmaddwd` + `vpaddd`).
+#[derive(Clone, Copy)]
+pub(crate) struct VnniInt(__m512i);
+
+// SAFETY (for every method): as for `Avx512Int`, with AVX512_VNNI present as well.
+impl IntDot for VnniInt {
+    const STEP: usize = 32;
+
+    #[inline(always)]
+    unsafe fn zero() -> Self {
+        // SAFETY: see the impl's comment.
+        VnniInt(unsafe { _mm512_setzero_si512() })
+    }
+
+    #[inline(always)]
+    unsafe fn madd(self, w: *const i16, c: *const u8) -> Self {
+        // SAFETY: as for `Avx512Int::madd`.
+        unsafe {
+            let c = _mm512_cvtepu8_epi16(_mm256_loadu_si256(c.cast()));
+            let w = _mm512_loadu_si512(w.cast());
+            VnniInt(_mm512_dpwssd_epi32(self.0, c, w))
+        }
+    }
+
+    #[inline(always)]
+    unsafe fn hsum(self) -> i32 {
+        // SAFETY: see the impl's comment.
+        unsafe { _mm512_reduce_add_epi32(self.0) }
+    }
+}
+
+// Three SQ8 tables for AVX-512, chosen at run time by `crate::sealed` (`u8`'s `table`): VNNI
+// (`vpdpwssd`), plain AVX-512BW (`vpmaddwd` on zmm), and, for an AVX-512F CPU without BW, the
+// 256-bit AVX2 accumulator (those tables then also require AVX2, checked at run time).
+crate::arch::instantiate_codes!(
+    u8_codes_vnni,
+    Isa::Avx512,
+    Avx512,
+    VnniInt,
+    "avx512f,avx512bw,avx512vnni"
+);
+crate::arch::instantiate_codes!(u8_codes_bw, Isa::Avx512, Avx512, Avx512Int, "avx512f,avx512bw");
 crate::arch::instantiate_codes!(
     u8_codes,
     Isa::Avx512,
