@@ -14,17 +14,8 @@ query=${2:?usage: serve.sh BASE.fvecs QUERY.fvecs [READ_RATE WRITE_RATE DURATION
 read_rate=${3:-0}
 write_rate=${4:-0}
 duration=${5:-10}
-dir=target/hnswlib-src
-if [ ! -f "$dir/hnswlib/hnswlib.h" ]; then
-  mkdir -p "$dir"
-  # --no-binary for hnswlib only: with :all:, pip would build its build dependencies (numpy)
-  # from source just to read its metadata.
-  python3 -m pip download --no-binary hnswlib --no-deps hnswlib==0.8.0 -d "$dir" -q
-  tar -xzf "$dir"/hnswlib-0.8.0.tar.gz -C "$dir"
-  mkdir -p "$dir/hnswlib"
-  cp "$dir"/hnswlib-0.8.0/hnswlib/*.h "$dir/hnswlib/"
-fi
-c++ -O3 -march=native -std=c++17 -pthread -I "$dir" benches/hnswlib/serve.cpp -o target/hnswlib-serve
+. benches/hnswlib/headers.sh
+c++ -O3 -march=native -std=c++17 -pthread -I "$hnswlib_src" benches/hnswlib/serve.cpp -o target/hnswlib-serve
 cargo build --release -q -p hnswx-cli
 rate_args=()
 [ "$read_rate" != 0 ] && rate_args+=(--read-rate "$read_rate")
