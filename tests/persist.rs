@@ -89,7 +89,12 @@ fn empty_index_round_trips_and_save_replaces_the_old_file() {
 fn small_file() -> Vec<u8> {
     let (base, _) = mixture(150, 1, 5, 32);
     let index = build(Params::new(5, Metric::L2).m(4).seed(1), &base, 1);
-    let path = dir("small").join("s.hnswx");
+    // One directory per call: the tests calling this run in parallel, and `dir` empties the
+    // directory it is given (a shared one raced on a 16-core machine: one test's save found
+    // its directory removed by another's).
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = dir(&format!("small-{call}")).join("s.hnswx");
     index.save(&path).unwrap();
     std::fs::read(path).unwrap()
 }
