@@ -209,6 +209,11 @@ fn norm_offset(dim: usize) -> usize {
 }
 
 impl Codes {
+    /// Scores with `kernels` from now on (see [`Index::set_kernel`](crate::Index::set_kernel)).
+    pub fn set_kernels(&mut self, kernels: &'static Kernels<u8>) {
+        self.kernels = kernels;
+    }
+
     /// Room for `capacity` code rows of `dim` components, nothing trained; `None` if the
     /// size overflows or the allocation fails.
     pub fn new(dim: usize, metric: Metric, capacity: usize, kernels: &'static Kernels<u8>) -> Option<Codes> {

@@ -546,6 +546,23 @@ impl Index {
         self.kernel
     }
 
+    /// Switches the distance kernels (those of the codes too) to `choice`: a loaded or mapped
+    /// index starts on [`Choice::Auto`](crate::Choice::Auto); this lets a benchmark compare
+    /// instruction sets on one saved graph. Results can differ in the last bits between
+    /// instruction sets, never more.
+    ///
+    /// Errors: [`Error::Kernel`] when this CPU cannot run `choice` (nothing is changed).
+    pub fn set_kernel(&mut self, choice: crate::Choice) -> Result<()> {
+        let kernel = hnswx_kernels::select(choice)?.metric(self.params.metric);
+        let codes = hnswx_kernels::select_for::<u8>(choice)?;
+        if let Some(c) = &mut self.codes {
+            c.set_kernels(codes);
+        }
+        self.kernel = kernel;
+        self.params.kernel = choice;
+        Ok(())
+    }
+
     /// Live vectors: added (including any still being linked by a concurrent `add`) and
     /// not removed.
     pub fn len(&self) -> usize {

@@ -304,3 +304,35 @@ fn a_refused_batch_does_not_train() {
     assert!(!index.is_trained());
     assert_eq!(index.len(), 0);
 }
+
+#[test]
+fn a_loaded_index_can_switch_kernels() {
+    let (base, queries) = mixture(2000, 50, DIM, 4);
+    let index = build(sq8(Metric::L2), &base, 1);
+    let path = std::env::temp_dir().join(format!("hnswx-kernel-switch-{}.hnswx", std::process::id()));
+    index.save(&path).unwrap();
+    let mut loaded = Index::load(&path).unwrap();
+    let _ = std::fs::remove_file(&path);
+    let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
+    exact
+        .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
+        .unwrap();
+    let before = loaded.kernel().isa();
+    // Scalar runs everywhere: the walk (codes) and the rerank switch, results stay exact.
+    loaded.set_kernel(hnswx::Choice::Force(hnswx::Isa::Scalar)).unwrap();
+    assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
+    assert_exact(&loaded, &exact, &queries, 10, 64);
+    // An instruction set this build cannot run is refused and changes nothing.
+    let foreign = if cfg!(target_arch = "x86_64") {
+        hnswx::Isa::Neon
+    } else {
+        hnswx::Isa::Avx2
+    };
+    assert!(matches!(
+        loaded.set_kernel(hnswx::Choice::Force(foreign)),
+        Err(Error::Kernel(_))
+    ));
+    assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
+    loaded.set_kernel(hnswx::Choice::Auto).unwrap();
+    assert_eq!(loaded.kernel().isa(), before);
+}

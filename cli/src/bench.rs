@@ -187,7 +187,7 @@ pub fn run_saved(spec: &Spec, path: &Path, verify: Verify, mmap: bool) -> Result
     let queries = load::vectors(&spec.query)?;
     let started = Instant::now();
     let rss_before = report::proc_status_bytes("VmRSS");
-    let index = if mmap {
+    let mut index = if mmap {
         // SAFETY: the CLI maps files it does not write; the user is told (--mmap's help) not
         // to modify the file while the command runs.
         unsafe { Index::open_mmap(path, verify) }
@@ -195,6 +195,8 @@ pub fn run_saved(spec: &Spec, path: &Path, verify: Verify, mmap: bool) -> Result
         Index::load_with(path, verify)
     }
     .map_err(|e| format!("{}: {e}", path.display()))?;
+    // --kernel applies to a saved index too (it loads on the best kernels).
+    index.set_kernel(spec.kernel).map_err(|e| e.to_string())?;
     let n = index.len();
     let build = Build {
         seconds: started.elapsed().as_secs_f64(),
