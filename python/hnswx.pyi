@@ -74,10 +74,11 @@ class Index:
         ef_construction: int = 200,
         random_seed: int = 100,
         allow_replace_deleted: bool = False,
-        quantization: Literal["none", "sq8"] = "none",
+        quantization: Literal["none", "sq8", "f16"] = "none",
     ) -> None:
         """Creates the index structure for up to ``max_elements`` vectors; ``quantization="sq8"``
-        walks 8-bit codes and re-scores the best candidates exactly."""
+        walks 8-bit codes, ``"f16"`` half-precision copies of the rows, and both re-score the
+        best candidates exactly."""
     def add_items(
         self,
         data: _Vectors,

@@ -1,5 +1,6 @@
-//! Quantised traversal: a second, smaller copy of every vector (8-bit codes) that the graph
-//! is walked on, while the exact `f32` rows in the slab re-score the final candidates.
+//! Quantised traversal: a second, smaller copy of every vector (8-bit codes or half-precision
+//! floats) that the graph is walked on, while the exact `f32` rows in the slab re-score the
+//! final candidates.
 //!
 //! SQ8: component `i` of a vector is stored as one byte `cᵢ`, with `xᵢ ≈ oᵢ + sᵢ·cᵢ`, the
 //! offset `oᵢ` and scale `sᵢ` learned per dimension from the data (its minimum and range).
@@ -14,14 +15,25 @@
 //! inner product), and a query is scored with one kernel, `dot_f32_u8` (see
 //! `hnswx_kernels`), followed by one add per row.
 //!
+//! F16: component `i` is stored as the half-precision float nearest to `xᵢ` (the `half`
+//! crate's conversion, round to nearest even; magnitudes below f16's smallest subnormal,
+//! about `6·10⁻⁸`, become zero), after clamping to f16's finite range `±65504` so that no
+//! code is infinite. Nothing is learned from the data, so an F16 table walks codes from its
+//! first vector. The query stays `f32` and a row is scored with the `f32 × f16` kernels of
+//! the metric (`l2sq`, or `1 − dot` for inner product and cosine, whose slab rows are
+//! normalised already). A row is `dim` halves padded to a multiple of 16 (32 bytes), so
+//! every row starts 32-byte aligned in the 64-byte-aligned table.
+//!
 //! Codes are written like slab rows: once, by the thread that owns the slot, before the node
-//! is published. The quantiser is set once ([`Codes::install`]); until then the index walks
-//! the `f32` rows, and no code is read.
+//! is published. An SQ8 quantiser is set once ([`Codes::install`]); until then the index
+//! walks the `f32` rows, and no code is read.
 
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
-use hnswx_kernels::{Kernels, Metric, MAX_INT_WEIGHT};
+use half::slice::HalfFloatSliceExt;
+use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
 
@@ -37,22 +49,28 @@ pub enum Quantization {
     /// 8-bit scalar quantisation (one byte per component, per-dimension offset and scale):
     /// searches walk the codes and re-score the best candidates with the exact rows.
     Sq8,
+    /// Half-precision copies of the rows (two bytes per component, nothing to train;
+    /// components clamped to `±65504`): searches walk them and re-score the best candidates
+    /// with the exact rows.
+    F16,
 }
 
 impl Quantization {
-    /// The name used in files and reports: `none` or `sq8`.
+    /// The name used in files and reports: `none`, `sq8` or `f16`.
     pub fn name(self) -> &'static str {
         match self {
             Quantization::None => "none",
             Quantization::Sq8 => "sq8",
+            Quantization::F16 => "f16",
         }
     }
 
-    /// The code in file headers (0 none, 1 SQ8).
+    /// The code in file headers (0 none, 1 SQ8, 2 F16).
     pub(crate) fn code(self) -> u32 {
         match self {
             Quantization::None => 0,
             Quantization::Sq8 => 1,
+            Quantization::F16 => 2,
         }
     }
 
@@ -61,6 +79,7 @@ impl Quantization {
         match c {
             0 => Some(Quantization::None),
             1 => Some(Quantization::Sq8),
+            2 => Some(Quantization::F16),
             _ => None,
         }
     }
@@ -72,7 +91,8 @@ impl std::str::FromStr for Quantization {
         match s {
             "none" | "f32" => Ok(Quantization::None),
             "sq8" => Ok(Quantization::Sq8),
-            _ => Err(format!("unknown quantization {s:?} (none, sq8)")),
+            "f16" => Ok(Quantization::F16),
+            _ => Err(format!("unknown quantization {s:?} (none, sq8, f16)")),
         }
     }
 }
@@ -180,20 +200,67 @@ impl Sq8 {
     }
 }
 
-/// The code rows of an index, and its quantiser once trained.
+/// The largest finite `f16` (`65504`): F16 codes clamp every component to `±F16_MAX`.
+pub(crate) const F16_MAX: f32 = 65504.0;
+
+/// Half-precision components of a row are a multiple of this (16 × 2 bytes = 32 bytes), so
+/// that rows start 32-byte aligned.
+const F16_ROW_ALIGN: usize = 16;
+
+/// Writes `v` as half-precision floats into `out` (same length), each component clamped to
+/// `±F16_MAX` first (so that no code is infinite), converted in chunks with the `half`
+/// crate's slice conversion (F16C where the CPU has it).
+pub(crate) fn encode_f16(v: &[f32], out: &mut [f16]) {
+    debug_assert_eq!(v.len(), out.len());
+    let mut buf = [0.0f32; 64];
+    for (o, x) in out.chunks_mut(64).zip(v.chunks(64)) {
+        let b = &mut buf[..x.len()];
+        for (b, &x) in b.iter_mut().zip(x) {
+            *b = x.clamp(-F16_MAX, F16_MAX);
+        }
+        o.convert_from_f32_slice(b);
+    }
+}
+
+/// What the code rows hold, with what scores them.
+enum Table {
+    /// SQ8 codes: the quantiser once trained, or a refusal.
+    Sq8 {
+        kernels: &'static Kernels<u8>,
+        sq8: OnceLock<Sq8>,
+        /// Set when training found the data's range too wide for codes (see
+        /// [`Sq8::is_valid`]): the index keeps walking the exact rows and does not try again.
+        refused: AtomicBool,
+    },
+    /// Half-precision rows, scored by the metric's `f32 × f16` kernel.
+    F16 { kernel: MetricKernel<f16> },
+}
+
+impl Table {
+    /// The same kind of table, nothing trained.
+    fn fresh(&self) -> Table {
+        match self {
+            Table::Sq8 { kernels, .. } => Table::Sq8 {
+                kernels,
+                sq8: OnceLock::new(),
+                refused: AtomicBool::new(false),
+            },
+            Table::F16 { kernel } => Table::F16 { kernel: *kernel },
+        }
+    }
+}
+
+/// The code rows of an index (SQ8 codes or F16 rows), and its SQ8 quantiser once trained.
 pub(crate) struct Codes {
     _owner: Zeroed,
     ptr: NonNull<u8>,
     dim: usize,
-    /// Bytes per row: `dim` codes rounded up to 4, the row constant, rounded up to 16.
+    /// Bytes per row. SQ8: `dim` codes rounded up to 4, the row constant, rounded up to 16.
+    /// F16: `dim` halves rounded up to 16 (32 bytes).
     stride: usize,
     capacity: usize,
     metric: Metric,
-    kernels: &'static Kernels<u8>,
-    sq8: OnceLock<Sq8>,
-    /// Set when training found the data's range too wide for codes (see
-    /// [`Sq8::is_valid`]): the index keeps walking the exact rows and does not try again.
-    refused: std::sync::atomic::AtomicBool,
+    table: Table,
 }
 
 // SAFETY: a plain byte buffer (`Zeroed` only points at it) plus immutable parameters; rows are
@@ -203,27 +270,59 @@ unsafe impl Send for Codes {}
 // SAFETY: as above.
 unsafe impl Sync for Codes {}
 
-/// Byte offset of the row constant in a code row.
+/// Byte offset of the row constant in an SQ8 code row.
 fn norm_offset(dim: usize) -> usize {
     dim.div_ceil(4) * 4
 }
 
 impl Codes {
-    /// Scores with `kernels` from now on (see [`Index::set_kernel`](crate::Index::set_kernel)).
-    pub fn set_kernels(&mut self, kernels: &'static Kernels<u8>) {
-        self.kernels = kernels;
+    /// Scores with the kernels of `choice` from now on (see
+    /// [`Index::set_kernel`](crate::Index::set_kernel)); nothing changes on error.
+    pub fn set_kernels(&mut self, choice: hnswx_kernels::Choice) -> std::result::Result<(), hnswx_kernels::Error> {
+        match &mut self.table {
+            Table::Sq8 { kernels, .. } => *kernels = hnswx_kernels::select_for::<u8>(choice)?,
+            Table::F16 { kernel } => *kernel = hnswx_kernels::select_for::<f16>(choice)?.metric(self.metric),
+        }
+        Ok(())
     }
 
-    /// Room for `capacity` code rows of `dim` components, nothing trained; `None` if the
-    /// size overflows or the allocation fails.
-    pub fn new(dim: usize, metric: Metric, capacity: usize, kernels: &'static Kernels<u8>) -> Option<Codes> {
-        let stride = (norm_offset(dim) + 4).div_ceil(16) * 16;
+    /// Room for `capacity` SQ8 code rows of `dim` components, nothing trained; `None` if
+    /// the size overflows or the allocation fails.
+    pub fn new_sq8(dim: usize, metric: Metric, capacity: usize, kernels: &'static Kernels<u8>) -> Option<Codes> {
+        let table = Table::Sq8 {
+            kernels,
+            sq8: OnceLock::new(),
+            refused: AtomicBool::new(false),
+        };
+        Codes::with_table(dim, metric, capacity, table)
+    }
+
+    /// Room for `capacity` F16 rows of `dim` components (walked from the first row); `None`
+    /// if the size overflows or the allocation fails.
+    pub fn new_f16(dim: usize, metric: Metric, capacity: usize, kernels: &'static Kernels<f16>) -> Option<Codes> {
+        let table = Table::F16 {
+            kernel: kernels.metric(metric),
+        };
+        Codes::with_table(dim, metric, capacity, table)
+    }
+
+    /// Bytes per row of a table of `dim` components.
+    fn row_bytes(dim: usize, table: &Table) -> usize {
+        match table {
+            Table::Sq8 { .. } => (norm_offset(dim) + 4).div_ceil(16) * 16,
+            Table::F16 { .. } => dim.div_ceil(F16_ROW_ALIGN) * F16_ROW_ALIGN * 2,
+        }
+    }
+
+    fn with_table(dim: usize, metric: Metric, capacity: usize, table: Table) -> Option<Codes> {
+        let stride = Codes::row_bytes(dim, &table);
         let bytes = stride.checked_mul(capacity.max(1))?;
         if bytes > isize::MAX as usize - SLAB_ALIGN {
             return None;
         }
         let owner = Zeroed::new(bytes)?;
         let ptr = owner.ptr();
+        debug_assert!((ptr.as_ptr() as usize).is_multiple_of(SLAB_ALIGN));
         Some(Codes {
             _owner: owner,
             ptr,
@@ -231,16 +330,40 @@ impl Codes {
             stride,
             capacity,
             metric,
-            kernels,
-            sq8: OnceLock::new(),
-            refused: std::sync::atomic::AtomicBool::new(false),
+            table,
         })
     }
 
-    /// The trained quantiser, if any (acquire: its codes are visible once this is `Some`).
+    /// The trained SQ8 quantiser, if any (acquire: its codes are visible once this is
+    /// `Some`). Always `None` for F16, which has no parameters.
     #[inline(always)]
-    pub fn trained(&self) -> Option<&Sq8> {
-        self.sq8.get()
+    pub fn sq8(&self) -> Option<&Sq8> {
+        match &self.table {
+            Table::Sq8 { sq8, .. } => sq8.get(),
+            Table::F16 { .. } => None,
+        }
+    }
+
+    /// Whether searches walk the codes: always for F16, once trained for SQ8.
+    #[inline]
+    pub fn walks(&self) -> bool {
+        match &self.table {
+            Table::Sq8 { sq8, .. } => sq8.get().is_some(),
+            Table::F16 { .. } => true,
+        }
+    }
+
+    /// Whether the rows are F16 (else SQ8 codes).
+    pub fn is_f16(&self) -> bool {
+        matches!(self.table, Table::F16 { .. })
+    }
+
+    /// Whether the codes still wait for a quantiser (SQ8, untrained, not refused).
+    pub fn untrained(&self) -> bool {
+        match &self.table {
+            Table::Sq8 { sq8, refused, .. } => sq8.get().is_none() && !refused.load(Ordering::Relaxed),
+            Table::F16 { .. } => false,
+        }
     }
 
     /// Heap bytes held.
@@ -248,9 +371,11 @@ impl Codes {
         self.stride * self.capacity.max(1)
     }
 
-    /// Whether training was refused (data too wide for codes).
-    pub fn refused(&self) -> bool {
-        self.refused.load(std::sync::atomic::Ordering::Relaxed)
+    /// Records that training found the data too wide for SQ8 codes.
+    fn refuse(&self) {
+        if let Table::Sq8 { refused, .. } = &self.table {
+            refused.store(true, Ordering::Relaxed);
+        }
     }
 
     /// Bytes per row.
@@ -264,13 +389,40 @@ impl Codes {
         self.ptr.as_ptr().wrapping_add(i as usize * self.stride)
     }
 
-    /// Codes `v` into row `i` with the trained quantiser `q`.
+    /// Codes `v` into row `i`: with the trained SQ8 quantiser (nothing if untrained), or as
+    /// half-precision floats.
     ///
     /// # Safety
     /// As [`Slab::write`](crate::slab::Slab::write): `i < capacity`, and the caller owns slot
     /// `i` exclusively (nobody reads row `i` until it is published after this call, or until
     /// the quantiser is installed, for rows written before).
-    pub unsafe fn write(&self, q: &Sq8, i: u32, v: &[f32]) {
+    #[inline]
+    pub unsafe fn write(&self, i: u32, v: &[f32]) {
+        match &self.table {
+            Table::Sq8 { sq8, .. } => {
+                if let Some(q) = sq8.get() {
+                    // SAFETY: forwarded from the caller.
+                    unsafe { self.write_sq8(q, i, v) }
+                }
+            }
+            Table::F16 { .. } => {
+                assert!((i as usize) < self.capacity && v.len() == self.dim);
+                let row = self.row_ptr(i).cast::<f16>();
+                debug_assert!((row as usize).is_multiple_of(32));
+                // SAFETY: row `i` lies in the allocation (asserted; a row holds at least `dim`
+                // halves) and is 2-byte aligned (32, asserted); nobody else touches it
+                // (caller).
+                let row = unsafe { std::slice::from_raw_parts_mut(row, self.dim) };
+                encode_f16(v, row);
+            }
+        }
+    }
+
+    /// Codes `v` into row `i` with the SQ8 quantiser `q`.
+    ///
+    /// # Safety
+    /// As [`write`](Self::write).
+    unsafe fn write_sq8(&self, q: &Sq8, i: u32, v: &[f32]) {
         assert!((i as usize) < self.capacity && v.len() == self.dim);
         // SAFETY: row `i` lies in the allocation (asserted) and nobody else touches it (caller).
         let row = unsafe { std::slice::from_raw_parts_mut(self.row_ptr(i), self.stride) };
@@ -280,47 +432,96 @@ impl Codes {
         row[at..at + 4].copy_from_slice(&norm.to_ne_bytes());
     }
 
-    /// Installs the quantiser after coding rows `0..rows` of `slab` with it (the caller
+    /// Installs the SQ8 quantiser after coding rows `0..rows` of `slab` with it (the caller
     /// makes sure no slot among them is being written, and that later rows are coded by
-    /// their writers: see `Index::train_locked`). `false` if one was installed already.
+    /// their writers: see `Index::train_locked`). `false` if one was installed already, or
+    /// the table is not SQ8.
     ///
     /// # Safety
     /// No row `0..rows` is written concurrently, and no code is read before this returns
-    /// (codes are only read once [`trained`](Self::trained) is `Some`).
+    /// (codes are only read once [`sq8`](Self::sq8) is `Some`).
     pub unsafe fn install(&self, q: Sq8, slab: &crate::slab::Slab, rows: usize) -> bool {
-        if self.sq8.get().is_some() {
+        let Table::Sq8 { sq8, .. } = &self.table else {
+            debug_assert!(false, "install on an F16 table");
+            return false;
+        };
+        if sq8.get().is_some() {
             return false;
         }
         debug_assert!(q.is_valid(self.dim));
         for i in 0..rows.min(self.capacity) as u32 {
             // SAFETY: rows below `rows` are written and not being written (caller); no one
             // reads codes until the quantiser is set below.
-            unsafe { self.write(&q, i, slab.row(i)) };
+            unsafe { self.write_sq8(&q, i, slab.row(i)) };
         }
-        self.sq8.set(q).is_ok()
+        sq8.set(q).is_ok()
+    }
+
+    /// Codes rows `0..rows` of `slab` with what this table has (F16, or a trained SQ8
+    /// quantiser; nothing for untrained SQ8).
+    ///
+    /// # Safety
+    /// The table is not shared yet (a new table, or a loaded index's): no row is read or
+    /// written concurrently; rows `0..rows` of `slab` are written.
+    pub unsafe fn fill(&self, slab: &crate::slab::Slab, rows: usize) {
+        if !self.walks() {
+            return;
+        }
+        for i in 0..rows.min(self.capacity) as u32 {
+            // SAFETY: forwarded from the caller.
+            unsafe { self.write(i, slab.row(i)) };
+        }
+    }
+
+    /// Codes rows `0..rows` of `slab` (a fresh table of the same kind as `from`) as `from`
+    /// does: with a copy of its SQ8 quantiser if trained, or as F16.
+    ///
+    /// # Safety
+    /// As [`fill`](Self::fill).
+    pub unsafe fn fill_like(&self, from: &Codes, slab: &crate::slab::Slab, rows: usize) {
+        match from.sq8() {
+            // SAFETY: forwarded from the caller (nobody reads this table yet).
+            Some(q) => unsafe {
+                self.install(q.clone(), slab, rows);
+            },
+            // SAFETY: forwarded from the caller.
+            None => unsafe { self.fill(slab, rows) },
+        }
     }
 
     /// A copy with room for `capacity` rows (the first `min(capacity, self.capacity)` rows
     /// copied, the quantiser kept).
     pub fn resized(&self, capacity: usize) -> Option<Codes> {
-        let out = Codes::new(self.dim, self.metric, capacity, self.kernels)?;
+        let out = Codes::with_table(self.dim, self.metric, capacity, self.table.fresh())?;
         let bytes = self.stride * self.capacity.min(capacity);
         // SAFETY: both buffers hold at least `bytes` bytes and do not overlap; resizing needs
         // `&mut Index`, so no row is being written.
         unsafe { std::ptr::copy_nonoverlapping(self.ptr.as_ptr(), out.ptr.as_ptr(), bytes) };
-        if let Some(q) = self.sq8.get() {
-            let _ = out.sq8.set(q.clone());
+        if let (Some(q), Table::Sq8 { sq8, .. }) = (self.sq8(), &out.table) {
+            let _ = sq8.set(q.clone());
         }
         Some(out)
     }
 
-    /// Prepares the query `q` (`dim` floats) for [`score`](Self::score): its weights,
+    /// Prepares the query `q` (`dim` floats) for [`score`](Self::score), or `None` when the
+    /// walk cannot use the codes (SQ8 untrained, or a query of extreme magnitude: the caller
+    /// then walks the exact rows). F16 needs nothing (the kernel takes the `f32` query):
+    /// `Some((0, 0))`. SQ8: see [`prepare_sq8`](Self::prepare_sq8).
+    #[inline]
+    pub fn prepare(&self, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
+        match &self.table {
+            Table::Sq8 { sq8, .. } => self.prepare_sq8(sq8.get()?, q, wi),
+            Table::F16 { .. } => Some((0.0, 0.0)),
+        }
+    }
+
+    /// Prepares the query `q` (`dim` floats) for SQ8 scoring: its weights,
     /// rounded to `i16` into `wi` (`|wiᵢ| ≤ MAX_INT_WEIGHT`, weight ≈ `scale·wiᵢ`); returns
     /// `(bias, scale)`, `bias` being the constant added to every score. Computed in `f64`;
     /// `None` when the result would not be usable in `f32` (a bias past `f32`'s range, or a
     /// scale that is not a normal float: data of extreme magnitude): the caller then walks
     /// the exact rows.
-    pub fn prepare(&self, sq8: &Sq8, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
+    fn prepare_sq8(&self, sq8: &Sq8, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
         let l2 = self.metric == Metric::L2;
         let weight = |i: usize| -> f64 {
             let (x, o, s) = (f64::from(q[i]), f64::from(sq8.offset[i]), f64::from(sq8.scale[i]));
@@ -354,28 +555,41 @@ impl Codes {
         Some((bias as f32, scale as f32))
     }
 
-    /// `out[j]` = the approximate distance from the prepared query (integer weights `wi` and
-    /// `scale`, `bias`: see [`prepare`](Self::prepare)) to node `ids[j]`, for every `j`,
-    /// scored with the exact `i16 × u8` kernel.
+    /// `out[j]` = the walk's distance from the prepared query to node `ids[j]`, for every
+    /// `j`. F16: the metric's `f32 × f16` kernel on the query at `q`. SQ8: from the integer
+    /// weights `wi`, `scale` and `bias` (see [`prepare`](Self::prepare)), scored with the
+    /// exact `i16 × u8` kernel. One branch per call, not per row.
     ///
     /// # Safety
-    /// The quantiser is trained; `wi` holds `dim` weights from `prepare`; every id is below
-    /// the capacity and its row was published before the caller learned the id; `out` holds
-    /// `ids.len()` floats.
+    /// [`prepare`](Self::prepare) returned `Some` for this query (SQ8: trained, `wi` holds
+    /// `dim` weights from it); `q` is valid for `dim` reads; every id is below the capacity
+    /// and its row was published before the caller learned the id; `out` holds `ids.len()`
+    /// floats.
     #[inline(always)]
-    pub unsafe fn score(&self, wi: *const i16, scale: f32, bias: f32, ids: &[u32], out: *mut f32) {
-        debug_assert!(self.sq8.get().is_some());
+    pub unsafe fn score(&self, q: *const f32, wi: *const i16, scale: f32, bias: f32, ids: &[u32], out: *mut f32) {
+        debug_assert!(self.walks());
         debug_assert!(ids.iter().all(|&id| (id as usize) < self.capacity));
-        let at = norm_offset(self.dim);
-        // SAFETY: forwarded from the caller: rows in bounds and published, `wi` (bounded by
-        // `prepare`) and `out` sized.
-        unsafe {
-            self.kernels
-                .dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out);
-            for (j, &id) in ids.iter().enumerate() {
-                let norm = self.row_ptr(id).add(at).cast::<f32>().read();
-                let o = out.add(j);
-                *o = bias + scale * *o + norm;
+        match &self.table {
+            Table::Sq8 { kernels, .. } => {
+                let at = norm_offset(self.dim);
+                // SAFETY: forwarded from the caller: rows in bounds and published, `wi`
+                // (bounded by `prepare`) and `out` sized.
+                unsafe {
+                    kernels.dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out);
+                    for (j, &id) in ids.iter().enumerate() {
+                        let norm = self.row_ptr(id).add(at).cast::<f32>().read();
+                        let o = out.add(j);
+                        *o = bias + scale * *o + norm;
+                    }
+                }
+            }
+            Table::F16 { kernel } => {
+                // SAFETY: forwarded from the caller: `q` holds `dim` floats, each id's row
+                // (`dim` halves at `id * stride / 2` halves from the 64-byte-aligned base) is
+                // in bounds and published, `out` is sized.
+                unsafe {
+                    kernel.distances_unchecked(q, self.ptr.as_ptr().cast::<f16>(), self.stride / 2, self.dim, ids, out)
+                }
             }
         }
     }
@@ -387,6 +601,10 @@ impl crate::Index {
     /// cosine, rows are normalised as added vectors are), codes every vector already in the
     /// index, and switches searches to walking the codes. Train on data that covers the range
     /// of what will be added: later components outside it are clamped in the codes.
+    ///
+    /// An index built with [`Quantization::F16`](Quantization::F16) has nothing to learn (it
+    /// walks codes from its first vector): the sample is checked as for SQ8 and the call
+    /// returns `Ok(())`, changing nothing, so code written for either kind can call it.
     ///
     /// Without a call, the index trains itself (see
     /// [`Params::quantization`](crate::Params::quantization)). Safe beside searches and
@@ -413,6 +631,10 @@ impl crate::Index {
             });
         }
         let scale = self.row_scales(sample)?;
+        if self.codes.as_ref().is_some_and(|c| c.is_f16()) {
+            // F16: nothing to train.
+            return Ok(());
+        }
         self.refuse_inside_callback()?;
         match self.train_with(sample, &scale, false) {
             Some(Trained::Now) => Ok(()),
@@ -427,9 +649,9 @@ impl crate::Index {
         }
     }
 
-    /// Whether searches walk codes now (a trained quantiser).
+    /// Whether searches walk codes now: a trained SQ8 quantiser, or F16 (always).
     pub fn is_trained(&self) -> bool {
-        self.codes.as_ref().is_some_and(|c| c.trained().is_some())
+        self.codes.as_ref().is_some_and(|c| c.walks())
     }
 
     /// Trains the quantiser automatically if the index has untrained codes and will hold at
@@ -445,7 +667,7 @@ impl crate::Index {
     pub(crate) fn needs_training(&self, rows: usize) -> bool {
         self.codes
             .as_ref()
-            .is_some_and(|c| c.trained().is_none() && !c.refused() && self.len() + rows >= AUTO_TRAIN_ROWS)
+            .is_some_and(|c| c.untrained() && self.len() + rows >= AUTO_TRAIN_ROWS)
     }
 
     /// Trains from the rows in the index (when `with_index`) and `extra` (row `i` scaled by
@@ -457,7 +679,7 @@ impl crate::Index {
         // written): the rows below `count` can be read and coded, and every later row is
         // coded by its writer, who will find the quantiser installed.
         let q = self.quiesce()?;
-        if codes.trained().is_some() {
+        if codes.walks() {
             return Some(Trained::Already);
         }
         let dim = self.dim();
@@ -477,7 +699,7 @@ impl crate::Index {
         }
         let sq8 = Sq8::train(&ranges);
         if !sq8.is_valid(dim) {
-            codes.refused.store(true, std::sync::atomic::Ordering::Relaxed);
+            codes.refuse();
             return Some(Trained::Refused);
         }
         // SAFETY: as above, rows below `count` are written and not being written; no code is
@@ -486,17 +708,26 @@ impl crate::Index {
         Some(Trained::Now)
     }
 
-    /// This index (just loaded, not shared yet) with its codes computed from `sq8`.
+    /// This index (just loaded, not shared yet) with its codes computed: from `sq8` (SQ8),
+    /// or as F16.
     pub(crate) fn with_codes(self, sq8: Option<Sq8>) -> crate::Index {
-        if let (Some(codes), Some(q)) = (&self.codes, sq8) {
+        if let Some(codes) = &self.codes {
             // SAFETY: the index is not shared yet: no row is written or read concurrently;
             // rows below `used` are the loaded vectors.
-            unsafe { codes.install(q, &self.slab, self.used()) };
+            unsafe {
+                match sq8 {
+                    Some(q) => {
+                        codes.install(q, &self.slab, self.used());
+                    }
+                    None => codes.fill(&self.slab, self.used()),
+                }
+            }
         }
         self
     }
 
-    /// Codes slot `slot`'s freshly written row, if the index has a trained quantiser.
+    /// Codes slot `slot`'s freshly written row, if the index walks codes (F16, or a trained
+    /// SQ8 quantiser).
     ///
     /// # Safety
     /// As [`Slab::write`](crate::slab::Slab::write): the caller owns the slot (its row was
@@ -504,9 +735,90 @@ impl crate::Index {
     #[inline]
     pub(crate) unsafe fn write_code(&self, slot: u32) {
         if let Some(codes) = &self.codes {
-            if let Some(q) = codes.trained() {
-                // SAFETY: the caller owns the slot; its slab row is written.
-                unsafe { codes.write(q, slot, self.slab.row(slot)) };
+            // SAFETY: the caller owns the slot; its slab row is written.
+            unsafe { codes.write(slot, self.slab.row(slot)) };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Index, Params};
+
+    #[test]
+    fn f16_codes_clamp_to_the_finite_range_and_flush_tiny_values() {
+        let v = [
+            1e6f32,
+            -1e6,
+            70000.0,
+            65519.0,
+            -65504.0,
+            1e-9,
+            -1e-9,
+            1e-5,
+            0.1,
+            f32::MAX,
+        ];
+        let mut out = [f16::ZERO; 10];
+        encode_f16(&v, &mut out);
+        let back: Vec<f32> = out.iter().map(|h| h.to_f32()).collect();
+        assert!(back.iter().all(|x| x.is_finite()), "{back:?}");
+        assert_eq!(&back[..5], &[F16_MAX, -F16_MAX, F16_MAX, F16_MAX, -F16_MAX]);
+        assert_eq!(back[5], 0.0);
+        assert_eq!(back[6], 0.0);
+        assert_eq!(out[7], f16::from_f32(1e-5));
+        assert_eq!(out[8], f16::from_f32(0.1));
+        assert_eq!(back[9], F16_MAX);
+        // Longer than one conversion chunk, odd length.
+        let long: Vec<f32> = (0..201).map(|i| i as f32 * 0.37 - 30.0).collect();
+        let mut out = vec![f16::ZERO; 201];
+        encode_f16(&long, &mut out);
+        assert!(out.iter().zip(&long).all(|(h, &x)| *h == f16::from_f32(x)));
+    }
+
+    /// The walk of an F16 index scores the half-precision copies (not the exact rows):
+    /// checked on a row whose components `f16` rounds visibly.
+    #[test]
+    fn f16_walk_scores_the_half_rows() {
+        let dim = 5;
+        let x = [0.1f32, 0.7001, -0.3337, 1.2345, 0.0123];
+        let q = [0.2f32, -0.5, 0.9, 0.3, -1.1];
+        for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+            for quant in [Quantization::F16, Quantization::None] {
+                let index = Index::new(Params::new(dim, metric).quantization(quant), 4).unwrap();
+                index.add(0, &x).unwrap();
+                let mut s = index.take_scratch();
+                index.load_query(&mut s, &q).unwrap();
+                let qp = s.query.as_ptr();
+                index.prepare_nav(&mut s, qp);
+                assert_eq!(s.nav_on, quant == Quantization::F16);
+                let walk = f64::from(index.nav_distance(&mut s, qp, 0));
+                // SAFETY: row 0 is written and published (the add returned).
+                let row = unsafe { index.slab.row(0) };
+                let qv = &s.query[..dim];
+                let dist = |r: &[f64]| -> f64 {
+                    let qv = qv.iter().map(|&a| f64::from(a));
+                    match metric {
+                        Metric::L2 => qv.zip(r).map(|(a, b)| (a - b) * (a - b)).sum(),
+                        _ => 1.0 - qv.zip(r).map(|(a, b)| a * b).sum::<f64>(),
+                    }
+                };
+                let exact = dist(&row.iter().map(|&a| f64::from(a)).collect::<Vec<_>>());
+                let half = dist(
+                    &row.iter()
+                        .map(|&a| f64::from(f16::from_f32(a).to_f32()))
+                        .collect::<Vec<_>>(),
+                );
+                assert!(
+                    (exact - half).abs() > 1e-5,
+                    "{metric:?}: the test needs visible rounding"
+                );
+                let want = if quant == Quantization::F16 { half } else { exact };
+                assert!(
+                    (walk - want).abs() < 1e-6,
+                    "{metric:?} {quant:?}: walk {walk}, want {want}"
+                );
             }
         }
     }

@@ -143,7 +143,7 @@ pub struct Index {
     pub(crate) params: Params,
     pub(crate) kernel: MetricKernel,
     pub(crate) slab: Slab,
-    /// The SQ8 codes the graph is walked on (`Quantization::Sq8`), else `None`.
+    /// The codes the graph is walked on (`Quantization::Sq8` or `F16`), else `None`.
     pub(crate) codes: Option<Codes>,
     pub(crate) graph: Graph,
     /// Label of each slot, written before the slot is published.
@@ -238,11 +238,20 @@ pub(crate) fn new_codes(params: &Params, capacity: usize) -> Result<Option<Codes
         Quantization::None => Ok(None),
         Quantization::Sq8 => {
             let kernels = hnswx_kernels::select_for::<u8>(params.kernel)?;
-            Codes::new(params.dim, params.metric, capacity, kernels)
+            Codes::new_sq8(params.dim, params.metric, capacity, kernels)
                 .map(Some)
                 .ok_or(Error::OutOfMemory {
                     what: "code table",
                     bytes: params.dim.saturating_add(20).saturating_mul(capacity),
+                })
+        }
+        Quantization::F16 => {
+            let kernels = hnswx_kernels::select_for::<hnswx_kernels::f16>(params.kernel)?;
+            Codes::new_f16(params.dim, params.metric, capacity, kernels)
+                .map(Some)
+                .ok_or(Error::OutOfMemory {
+                    what: "code table",
+                    bytes: params.dim.saturating_add(16).saturating_mul(2).saturating_mul(capacity),
                 })
         }
     }
@@ -554,9 +563,8 @@ impl Index {
     /// Errors: [`Error::Kernel`] when this CPU cannot run `choice` (nothing is changed).
     pub fn set_kernel(&mut self, choice: crate::Choice) -> Result<()> {
         let kernel = hnswx_kernels::select(choice)?.metric(self.params.metric);
-        let codes = hnswx_kernels::select_for::<u8>(choice)?;
         if let Some(c) = &mut self.codes {
-            c.set_kernels(codes);
+            c.set_kernels(choice)?;
         }
         self.kernel = kernel;
         self.params.kernel = choice;

@@ -430,11 +430,9 @@ impl Index {
         let codes = match &self.codes {
             Some(old) => {
                 let codes = crate::index::new_codes(&self.params, cap)?.expect("params have codes");
-                if let Some(q) = old.trained() {
-                    // SAFETY: a new table nobody else can see yet; rows `0..keep.len()` of the
-                    // new slab are written (above).
-                    unsafe { codes.install(q.clone(), &slab, keep.len()) };
-                }
+                // SAFETY: a new table nobody else can see yet; rows `0..keep.len()` of the
+                // new slab are written (above).
+                unsafe { codes.fill_like(old, &slab, keep.len()) };
                 Some(codes)
             }
             None => None,

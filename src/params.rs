@@ -73,9 +73,16 @@ impl Params {
 
     /// How the graph is walked: [`Quantization::None`] (the default) walks the exact `f32`
     /// rows; [`Quantization::Sq8`] also keeps an 8-bit code per component (a quarter of the
-    /// bytes), walks those and re-scores the final candidates with the exact rows, so
-    /// results carry exact distances (see [`Index::search_with`](crate::Index::search_with)
-    /// for the rerank count).
+    /// bytes), [`Quantization::F16`] a half-precision copy (half the bytes); the graph is
+    /// built and searched on those and the final candidates are re-scored with the exact
+    /// rows, so results carry exact distances (see
+    /// [`Index::search_with`](crate::Index::search_with) for the rerank count).
+    ///
+    /// F16 learns nothing from the data: the index walks its codes from the first vector
+    /// ([`Index::train`](crate::Index::train) is a checked no-op). Components beyond f16's
+    /// finite range are clamped to `±65504` in the codes and magnitudes below its smallest
+    /// subnormal (about `6·10⁻⁸`) become zero, so the walk never sees an infinity; the
+    /// rerank sees the true values.
     ///
     /// The SQ8 quantiser (per-dimension offset and scale) is trained from the data: by
     /// [`Index::train`](crate::Index::train), or automatically from the vectors in the index

@@ -12,7 +12,7 @@
 //! | upper | `offsets[count] × (1 + M)` u32: upper-layer rows |
 //! | labels | `count` u64 |
 //! | kinds (version 2) | `count` u8: per slot live 0, removed 1 (restorable), hidden 2 (removed, not restorable), free 3 |
-//! | quantiser (version 3) | u32 quantisation (0 none, 1 SQ8), u32 trained (0/1), if trained `dim` f32 offsets and `dim` f32 scales, then the xxh3 (u64) of the bytes before it |
+//! | quantiser (version 3) | u32 quantisation (0 none, 1 SQ8, 2 F16), u32 trained (0/1; always 0 for F16, which has no parameters), if trained `dim` f32 offsets and `dim` f32 scales, then the xxh3 (u64) of the bytes before it |
 //!
 //! Bytes between sections must be zero. The kinds section is described by the header's
 //! first three reserved words (offset, length, xxh3), the quantiser section by the fourth
@@ -20,7 +20,8 @@
 //! Version 3 is written only by an index with codes (others write version 2, which older
 //! builds read). The codes themselves are not stored: loading recomputes them from the
 //! vectors and the quantiser (deterministic, O(n·dim)), so a mapped index holds its codes
-//! in memory.
+//! in memory. F16 (kind 2) fits the same section, so it needs no new version; a build from
+//! before F16 refuses such a file as corrupt ("unknown kind 2").
 //!
 //! [`Index::save`] writes a temporary file in the same folder, syncs it, renames it over the
 //! target and syncs the folder: a crash leaves either the old file or the new one.
@@ -304,7 +305,7 @@ impl Index {
         let quant_at = match &self.codes {
             Some(codes) => {
                 let at = w.written;
-                w.put(&quantizer_block(self.params.quantization, codes.trained()))?;
+                w.put(&quantizer_block(self.params.quantization, codes.sq8()))?;
                 w.finish()?;
                 at
             }
@@ -922,6 +923,9 @@ fn parse_quantizer(block: &[u8], dim: usize) -> Result<(Quantization, Option<Sq8
         .ok_or_else(|| FileError::Corrupt(format!("quantiser: unknown kind {}", word(0))))?;
     if word(1) == 0 {
         return Ok((kind, None));
+    }
+    if kind == Quantization::F16 {
+        return Err(FileError::Corrupt("quantiser: F16 has no parameters".into()));
     }
     let floats: Vec<f32> = body[8..]
         .chunks_exact(4)

@@ -56,7 +56,8 @@ impl Index {
     }
 
     /// [`search`](Self::search) with an explicit rerank count: on an index that walks codes
-    /// ([`Quantization::Sq8`](crate::Quantization::Sq8), trained), the best `rerank` candidates
+    /// ([`Quantization::Sq8`](crate::Quantization::Sq8) once trained, or
+    /// [`Quantization::F16`](crate::Quantization::F16)), the best `rerank` candidates
     /// of the walk (at least `k`, at most `ef`) are re-scored with the exact `f32` rows and
     /// the best `k` of those returned, with exact distances. [`search`](Self::search) reranks
     /// [`default_rerank`]`(k)` = `max(2k, 16)` (measured: on minilm-100k and sift5k, recall@10
@@ -340,23 +341,21 @@ impl Index {
     }
 
     /// Sets up the walk for the query at `q` (a padded row: a scratch query or a slab row):
-    /// on the codes if the index has trained ones, else on the `f32` rows. Every walk
+    /// on the codes if the index walks them (F16, or trained SQ8), else on the `f32` rows. Every walk
     /// (`descend`, `search_layer`, `search_layer_filtered`) with a new query starts here.
     #[inline]
     pub(crate) fn prepare_nav(&self, s: &mut Scratch, q: *const f32) {
         s.nav_on = false;
         if let Some(codes) = &self.codes {
-            if let Some(sq8) = codes.trained() {
-                // SAFETY: `q` points at a padded row of at least `dim` floats that nobody
-                // writes meanwhile (the caller's scratch query, or a published slab row);
-                // `s.nav_int` is a different buffer.
-                let qs = unsafe { std::slice::from_raw_parts(q, self.dim()) };
-                // A query whose weights do not fit `f32` (extreme magnitudes) walks the
-                // exact rows instead.
-                if let Some((bias, scale)) = codes.prepare(sq8, qs, &mut s.nav_int) {
-                    (s.nav_bias, s.nav_scale) = (bias, scale);
-                    s.nav_on = true;
-                }
+            // SAFETY: `q` points at a padded row of at least `dim` floats that nobody
+            // writes meanwhile (the caller's scratch query, or a published slab row);
+            // `s.nav_int` is a different buffer.
+            let qs = unsafe { std::slice::from_raw_parts(q, self.dim()) };
+            // F16 always walks its codes; SQ8 once trained, and for a query whose weights
+            // fit `f32` (else, extreme magnitudes, the walk uses the exact rows).
+            if let Some((bias, scale)) = codes.prepare(qs, &mut s.nav_int) {
+                (s.nav_bias, s.nav_scale) = (bias, scale);
+                s.nav_on = true;
             }
         }
     }
@@ -369,13 +368,15 @@ impl Index {
             Some(codes) if s.nav_on => {
                 debug_assert!(s.dists.len() >= s.ids.len());
                 s.distances += s.ids.len() as u64;
-                // SAFETY: `nav_on` was set by `prepare_nav` after the quantiser was found
-                // trained; `s.nav_int` holds `dim` bounded weights; ids come from link rows or passed
+                // SAFETY: `nav_on` was set by `prepare_nav` when `Codes::prepare` accepted
+                // this query (`s.nav_int` then holds `dim` bounded weights for SQ8); `q` is
+                // the padded query it was prepared from; ids come from link rows or passed
                 // `Visited::insert` (below the capacity) and their nodes were published
                 // before the ids were read (their codes written before); `s.dists` is
                 // long enough (asserted).
                 unsafe {
                     codes.score(
+                        q,
                         s.nav_int.as_ptr(),
                         s.nav_scale,
                         s.nav_bias,
@@ -398,7 +399,7 @@ impl Index {
                 s.distances += 1;
                 let mut d = 0.0f32;
                 // SAFETY: as in `score_nav`, for one id (bounds asserted).
-                unsafe { codes.score(s.nav_int.as_ptr(), s.nav_scale, s.nav_bias, &[id], &mut d) };
+                unsafe { codes.score(q, s.nav_int.as_ptr(), s.nav_scale, s.nav_bias, &[id], &mut d) };
                 d
             }
             _ => {

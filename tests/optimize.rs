@@ -9,7 +9,7 @@ use hnswx::{Index, Metric, Params, Quantization};
 #[test]
 fn optimize_keeps_every_answer_and_the_capacity() {
     let (base, queries) = mixture(3000, 40, 32, 21);
-    for q in [Quantization::None, Quantization::Sq8] {
+    for q in [Quantization::None, Quantization::Sq8, Quantization::F16] {
         let params = Params::new(32, Metric::L2).seed(3).quantization(q);
         let mut index = Index::new(params, 4000).unwrap();
         index

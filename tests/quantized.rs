@@ -308,31 +308,227 @@ fn a_refused_batch_does_not_train() {
 #[test]
 fn a_loaded_index_can_switch_kernels() {
     let (base, queries) = mixture(2000, 50, DIM, 4);
-    let index = build(sq8(Metric::L2), &base, 1);
-    let path = std::env::temp_dir().join(format!("hnswx-kernel-switch-{}.hnswx", std::process::id()));
-    index.save(&path).unwrap();
-    let mut loaded = Index::load(&path).unwrap();
-    let _ = std::fs::remove_file(&path);
-    let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
+    for (n, params) in [sq8(Metric::L2), f16(Metric::L2)].into_iter().enumerate() {
+        let index = build(params, &base, 1);
+        let path = std::env::temp_dir().join(format!("hnswx-kernel-switch-{}-{n}.hnswx", std::process::id()));
+        index.save(&path).unwrap();
+        let mut loaded = Index::load(&path).unwrap();
+        let _ = std::fs::remove_file(&path);
+        let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
+        exact
+            .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
+            .unwrap();
+        let before = loaded.kernel().isa();
+        // Scalar runs everywhere: the walk (codes) and the rerank switch, results stay exact.
+        loaded.set_kernel(hnswx::Choice::Force(hnswx::Isa::Scalar)).unwrap();
+        assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
+        assert_exact(&loaded, &exact, &queries, 10, 64);
+        // An instruction set this build cannot run is refused and changes nothing.
+        let foreign = if cfg!(target_arch = "x86_64") {
+            hnswx::Isa::Neon
+        } else {
+            hnswx::Isa::Avx2
+        };
+        assert!(matches!(
+            loaded.set_kernel(hnswx::Choice::Force(foreign)),
+            Err(Error::Kernel(_))
+        ));
+        assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
+        loaded.set_kernel(hnswx::Choice::Auto).unwrap();
+        assert_eq!(loaded.kernel().isa(), before);
+    }
+}
+
+// ---- F16: half-precision rows, no training ----
+
+fn f16(metric: Metric) -> Params {
+    Params::new(DIM, metric).seed(7).quantization(Quantization::F16)
+}
+
+fn brute(base: &hnswx::data::Table<f32>, metric: Metric) -> BruteForce {
+    let mut exact = BruteForce::new(base.dim(), metric).unwrap();
     exact
         .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
         .unwrap();
-    let before = loaded.kernel().isa();
-    // Scalar runs everywhere: the walk (codes) and the rerank switch, results stay exact.
-    loaded.set_kernel(hnswx::Choice::Force(hnswx::Isa::Scalar)).unwrap();
-    assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
-    assert_exact(&loaded, &exact, &queries, 10, 64);
-    // An instruction set this build cannot run is refused and changes nothing.
-    let foreign = if cfg!(target_arch = "x86_64") {
-        hnswx::Isa::Neon
-    } else {
-        hnswx::Isa::Avx2
+    exact
+}
+
+/// Recall at every ef within 0.005 of the f32 index's (both built on one thread, so each
+/// graph is deterministic), and exact distances in the results.
+#[test]
+fn f16_recall_matches_f32_and_distances_are_exact() {
+    // Overlapping clusters: hard enough that recall at low ef is well below 1.
+    let (base, queries) = hnswx::data::gaussian_mixture(4300, DIM, 20, 3.0, 11).split_at(4000);
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let plain = build(Params::new(DIM, metric).seed(7), &base, 1);
+        let coded = build(f16(metric), &base, 1);
+        assert!(coded.is_trained());
+        let gt = truth(&base, &queries, metric, 10);
+        for ef in [10, 16, 32, 64, 128] {
+            let (a, b) = (
+                recall_at(&plain, &queries, &gt, 10, ef),
+                recall_at(&coded, &queries, &gt, 10, ef),
+            );
+            eprintln!("{metric:?} ef {ef}: f32 {a:.4} f16 {b:.4}");
+            assert!(b >= a - 0.005, "{metric:?} ef {ef}: f16 recall {b} vs f32 {a}");
+        }
+        let exact = brute(&base, metric);
+        assert_exact(&coded, &exact, &queries, 10, 64);
+        let q = queries.row(0);
+        let few = coded.search_with(q, 10, 64, 0).unwrap();
+        assert_eq!(few.len(), 10);
+        let all = exact.search(q, exact.len()).unwrap();
+        for h in &few {
+            let want = all.iter().find(|n| n.label == h.label).unwrap().distance;
+            assert!((h.distance - want).abs() <= 1e-4 * want.abs().max(1.0));
+        }
+        // Filtered searches rerank every result: exact distances too.
+        let odd = coded.search_filtered(q, 10, 64, |l| l % 2 == 1).unwrap();
+        assert_eq!(odd.len(), 10);
+        for h in &odd {
+            assert_eq!(h.label % 2, 1);
+            let want = all.iter().find(|n| n.label == h.label).unwrap().distance;
+            assert!((h.distance - want).abs() <= 1e-4 * want.abs().max(1.0));
+        }
+        // Two bytes per component (rows padded to 16) beside the f32 rows.
+        let extra = coded.memory_bytes() - plain.memory_bytes();
+        assert_eq!(extra, base.len() * DIM.div_ceil(16) * 16 * 2);
+    }
+}
+
+#[test]
+fn f16_walks_codes_from_the_first_vector_and_train_is_a_no_op() {
+    let (base, _) = mixture(300, 0, DIM, 12);
+    let index = Index::new(f16(Metric::L2), 1000).unwrap();
+    assert!(index.is_trained());
+    // Nothing to learn: a valid sample is accepted and changes nothing; a bad one is refused
+    // as for SQ8.
+    index.train(base.as_slice()).unwrap();
+    assert!(matches!(index.train(&[]), Err(Error::Dimension { .. })));
+    let mut bad = base.row(0).to_vec();
+    bad[1] = f32::INFINITY;
+    assert!(matches!(index.train(&bad), Err(Error::NonFinite { .. })));
+    for (i, v) in base.rows().enumerate().take(50) {
+        index.add(i as u64, v).unwrap();
+        let hit = index.search(v, 1, 16).unwrap()[0];
+        assert_eq!((hit.label, hit.distance), (i as u64, 0.0));
+    }
+    index
+        .add_batch(&(50..300).collect::<Vec<_>>(), &base.as_slice()[50 * DIM..])
+        .unwrap();
+    for i in (0..300).step_by(13) {
+        assert_eq!(index.search(base.row(i), 1, 32).unwrap()[0].label, i as u64);
+    }
+}
+
+#[test]
+fn f16_save_load_map_and_export_keep_results() {
+    let (base, queries) = mixture(3000, 30, DIM, 13);
+    let index = build(f16(Metric::Cosine), &base, 2);
+    index.remove(7).unwrap();
+    let dir = std::env::temp_dir().join(format!("hnswx-quantized-f16-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("f16.hnswx");
+    index.save(&path).unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(bytes[8..12], 3u32.to_le_bytes(), "version 3 with codes");
+    let at = u64::from_le_bytes(bytes[272..280].try_into().unwrap()) as usize;
+    assert_eq!(
+        bytes[at..at + 8],
+        [2, 0, 0, 0, 0, 0, 0, 0],
+        "kind 2 (F16), no parameters"
+    );
+    assert_eq!(bytes.len() as u64, (at as u64 + 16).div_ceil(64) * 64);
+    let loaded = Index::load(&path).unwrap();
+    // SAFETY: the test does not modify the file while it is mapped.
+    let mapped = unsafe { Index::open_mmap(&path, Verify::All) }.unwrap();
+    for other in [&loaded, &mapped] {
+        assert!(other.is_trained());
+        assert_eq!(other.params().quantization_kind(), Quantization::F16);
+        for q in queries.rows() {
+            assert_eq!(index.search(q, 10, 48).unwrap(), other.search(q, 10, 48).unwrap());
+        }
+        assert!(!other.contains(7));
+    }
+    // The hnswlib export holds the f32 rows and graph: it imports as an exact index.
+    let hl = dir.join("f16.hnswlib");
+    index.export_hnswlib(&hl).unwrap();
+    let imported = Index::import_hnswlib(&hl, Metric::Cosine).unwrap();
+    assert_eq!(imported.len(), index.len());
+    assert_eq!(imported.search(base.row(11), 1, 32).unwrap()[0].label, 11);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn f16_reserve_and_compact_keep_the_codes() {
+    let (base, queries) = mixture(2600, 20, DIM, 14);
+    for metric in [Metric::L2, Metric::InnerProduct] {
+        let mut index = Index::new(f16(metric), 2000).unwrap();
+        index
+            .add_batch(&(0..2000).collect::<Vec<_>>(), &base.as_slice()[..2000 * DIM])
+            .unwrap();
+        let before: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+        index.reserve(600).unwrap();
+        let after: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+        assert_eq!(before, after);
+        index
+            .add_batch(&(2000..2600).collect::<Vec<_>>(), &base.as_slice()[2000 * DIM..])
+            .unwrap();
+        for i in (0..2600).step_by(50) {
+            index.remove(i as u64).unwrap();
+        }
+        let before: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+        index.compact().unwrap();
+        assert!(index.is_trained());
+        let after: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+        assert_eq!(before, after, "{metric:?}: compact changed results");
+        if metric == Metric::L2 {
+            for i in (1..2600).step_by(97) {
+                if i % 50 != 0 {
+                    assert_eq!(index.search(base.row(i), 1, 64).unwrap()[0].label, i as u64);
+                }
+            }
+        }
+    }
+}
+
+/// Components far beyond f16's range (±1e6) are clamped to ±65504 in the codes: the walk
+/// never sees an infinity or a NaN, and the rerank returns exact distances; reranking a pool
+/// as large as the index gives exactly brute force's answer.
+#[test]
+fn f16_extreme_values_stay_finite_and_rerank_exactly() {
+    let dim = 16;
+    let (base, queries) = mixture(600, 20, dim, 15);
+    let blow = |t: &hnswx::data::Table<f32>| -> Vec<f32> {
+        t.as_slice()
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| if i % 3 == 0 { x.signum() * 1e6 + x } else { x })
+            .collect()
     };
-    assert!(matches!(
-        loaded.set_kernel(hnswx::Choice::Force(foreign)),
-        Err(Error::Kernel(_))
-    ));
-    assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
-    loaded.set_kernel(hnswx::Choice::Auto).unwrap();
-    assert_eq!(loaded.kernel().isa(), before);
+    let (data, qs) = (blow(&base), blow(&queries));
+    let base = hnswx::data::Table::new(dim, data.clone()).unwrap();
+    for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
+        let index = Index::new(Params::new(dim, metric).quantization(Quantization::F16), 600).unwrap();
+        index.add_batch(&(0..600).collect::<Vec<_>>(), &data).unwrap();
+        let exact = brute(&base, metric);
+        for q in qs.chunks_exact(dim) {
+            let hits = index.search(q, 10, 64).unwrap();
+            assert_eq!(hits.len(), 10);
+            let all = exact.search(q, exact.len()).unwrap();
+            for h in &hits {
+                assert!(h.distance.is_finite(), "{metric:?}");
+                let want = all.iter().find(|n| n.label == h.label).unwrap().distance;
+                assert!(
+                    (h.distance - want).abs() <= 1e-4 * want.abs().max(1.0),
+                    "{metric:?}: {} vs {want}",
+                    h.distance
+                );
+            }
+            let full = index.search_with(q, 10, 600, 600).unwrap();
+            let want: Vec<u64> = all.iter().take(10).map(|n| n.label).collect();
+            let got: Vec<u64> = full.iter().map(|n| n.label).collect();
+            assert_eq!(got, want, "{metric:?}");
+        }
+    }
 }

@@ -379,7 +379,7 @@ fn print_header(r: &Report) {
 /// SQ8 kernel it picked (`vnni`, `bw` or `avx2`: see `hnswx::kernels::avx512_u8_variants`).
 fn kernel_name(isa: hnswx::Isa, quant: Quantization) -> String {
     #[cfg(target_arch = "x86_64")]
-    if isa == hnswx::Isa::Avx512 && quant != Quantization::None {
+    if isa == hnswx::Isa::Avx512 && quant == Quantization::Sq8 {
         if let Some((name, _)) = hnswx::kernels::avx512_u8_variants().first() {
             return format!("avx512 (sq8 integer kernel: {name})");
         }

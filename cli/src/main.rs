@@ -102,7 +102,8 @@ enum Command {
         /// Distance kernels: auto, scalar, portable, avx2, avx512, neon.
         #[arg(long, default_value = "auto")]
         kernel: String,
-        /// Walk the graph on codes: none (the exact rows) or sq8 (8-bit codes, exact rerank).
+        /// Walk the graph on codes: none (the exact rows), sq8 (8-bit codes) or f16
+        /// (half-precision rows); with codes, the best candidates are re-scored exactly.
         #[arg(long, default_value = "none")]
         quantization: hnswx::Quantization,
         /// With --quantization: candidates re-scored exactly per query (default: max(2k, 16)).
@@ -136,7 +137,7 @@ enum Command {
         seed: u64,
         #[arg(long, default_value_t = default_threads())]
         threads: usize,
-        /// Walk the graph on codes: none or sq8 (stored in the file).
+        /// Walk the graph on codes: none, sq8 or f16 (stored in the file).
         #[arg(long, default_value = "none")]
         quantization: hnswx::Quantization,
         /// Renumber nodes in breadth-first order before saving (Index::optimize).
@@ -610,10 +611,10 @@ fn info(idx: &Index, path: &std::path::Path) -> String {
     s += &format!(
         "walk:        {}{}\n",
         p.quantization_kind().name(),
-        if idx.is_trained() {
-            " (trained codes, exact rerank)"
-        } else {
-            ""
+        match (p.quantization_kind(), idx.is_trained()) {
+            (hnswx::Quantization::F16, _) => " (half-precision rows, exact rerank)",
+            (_, true) => " (trained codes, exact rerank)",
+            _ => "",
         }
     );
     s += &format!(

@@ -384,6 +384,55 @@ fn build_query_info_and_bench_a_saved_index() {
 }
 
 #[test]
+fn build_info_and_bench_with_f16_codes() {
+    let d = dir("f16");
+    let (b, q) = generated(&d);
+    let index = d.join("f16.hnswx");
+    let gt = d.join("gt.ivecs");
+    ok(&["gt", "--base", s(&b), "--query", s(&q), "--k", "10", "--out", s(&gt)]);
+    ok(&[
+        "build",
+        "--base",
+        s(&b),
+        "--metric",
+        "l2",
+        "--quantization",
+        "f16",
+        "--out",
+        s(&index),
+    ]);
+    let info = ok(&["info", s(&index)]);
+    assert!(
+        info.contains("walk:        f16 (half-precision rows, exact rerank)"),
+        "{info}"
+    );
+    let json = d.join("r.json");
+    for index_or_base in [["--index", s(&index)], ["--base", s(&b)]] {
+        ok(&[
+            "bench",
+            index_or_base[0],
+            index_or_base[1],
+            "--quantization",
+            "f16",
+            "--query",
+            s(&q),
+            "--gt",
+            s(&gt),
+            "--ef",
+            "100",
+            "--json",
+            s(&json),
+        ]);
+        let r = report(&json);
+        assert!(r["runs"][0]["recall"].as_f64().unwrap() >= 0.95);
+        assert_eq!(r["tool"], "hnswx-f16");
+    }
+    let bad = hnswx(&["build", "--base", s(&b), "--quantization", "f8", "--out", s(&index)]);
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("(none, sq8, f16)"));
+}
+
+#[test]
 fn serve_bench_reports_frozen_and_live_phases() {
     let d = dir("serve");
     let (b, q) = generated(&d);

@@ -688,9 +688,9 @@ impl PyIndex {
     }
 
     /// Creates the index structure for up to `max_elements` vectors. Beyond hnswlib:
-    /// `quantization="sq8"` walks 8-bit codes and re-scores the best candidates exactly
-    /// (results keep exact distances; see the Rust `Params::quantization`); `"none"` (the
-    /// default) walks the float rows. Files written by `save` keep it; hnswlib's format
+    /// `quantization="sq8"` walks 8-bit codes, `"f16"` half-precision copies of the rows,
+    /// and both re-score the best candidates exactly (results keep exact distances; see the
+    /// Rust `Params::quantization`); `"none"` (the default) walks the float rows. Files written by `save` keep it; hnswlib's format
     /// (`save_index`) does not.
     #[pyo3(signature = (max_elements, M = 16, ef_construction = 200, random_seed = 100, allow_replace_deleted = false, quantization = "none"))]
     #[allow(non_snake_case, clippy::too_many_arguments)]

@@ -672,8 +672,9 @@ def test_exception_hierarchy():
 # ---- quantised traversal (beyond hnswlib) ----
 
 
+@pytest.mark.parametrize("quantization", ["sq8", "f16"])
 @pytest.mark.parametrize("space", ["l2", "ip", "cosine"])
-def test_sq8_quantization_keeps_exact_distances_and_recall(space, tmp_path):
+def test_quantization_keeps_exact_distances_and_recall(space, quantization, tmp_path):
     q = data(20, 16, seed=6)
     x = data(3000, 16, seed=5)
     # One build thread each: the graphs (and so the recalls compared) are deterministic.
@@ -681,7 +682,7 @@ def test_sq8_quantization_keeps_exact_distances_and_recall(space, tmp_path):
     plain.init_index(3000, ef_construction=100)
     plain.add_items(x, num_threads=1)
     coded = hnswx.Index(space, 16)
-    coded.init_index(3000, ef_construction=100, quantization="sq8")
+    coded.init_index(3000, ef_construction=100, quantization=quantization)
     coded.add_items(x, num_threads=1)
     coded.set_ef(64)
     plain.set_ef(64)
@@ -698,7 +699,7 @@ def test_sq8_quantization_keeps_exact_distances_and_recall(space, tmp_path):
         table = dict(zip(all_labels[row].tolist(), all_dists[row].tolist()))
         for lab, d in zip(labels[row].tolist(), dists[row].tolist()):
             assert abs(d - table[lab]) <= 1e-4 * max(1.0, abs(table[lab]))
-    path = str(tmp_path / "sq8.hnswx")
+    path = str(tmp_path / f"{quantization}.hnswx")
     coded.save(path)
     back = hnswx.load(path)
     back.set_ef(64)
