@@ -276,6 +276,14 @@ fn norm_offset(dim: usize) -> usize {
 }
 
 impl Codes {
+    /// The instruction set the walk's kernels use.
+    pub fn isa(&self) -> hnswx_kernels::Isa {
+        match &self.table {
+            Table::Sq8 { kernels, .. } => kernels.isa(),
+            Table::F16 { kernel } => kernel.isa(),
+        }
+    }
+
     /// Scores with the kernels of `choice` from now on (see
     /// [`Index::set_kernel`](crate::Index::set_kernel)); nothing changes on error.
     pub fn set_kernels(&mut self, choice: hnswx_kernels::Choice) -> std::result::Result<(), hnswx_kernels::Error> {

@@ -555,6 +555,12 @@ impl Index {
         self.kernel
     }
 
+    /// The instruction set of the kernels that walk the codes (`None` without quantisation);
+    /// [`kernel`](Self::kernel) gives the exact rows' (the rerank's).
+    pub fn codes_isa(&self) -> Option<crate::Isa> {
+        self.codes.as_ref().map(|c| c.isa())
+    }
+
     /// Switches the distance kernels (those of the codes too) to `choice`: a loaded or mapped
     /// index starts on [`Choice::Auto`](crate::Choice::Auto); this lets a benchmark compare
     /// instruction sets on one saved graph. Results can differ in the last bits between

@@ -1070,4 +1070,55 @@ mod tests {
         assert_eq!(back.len(), 49);
         back.restore(4).unwrap();
     }
+
+    /// Forged quantiser sections (checksums recomputed) around F16 give typed errors,
+    /// never panics: unknown kinds, an F16 kind with SQ8 parameters, a bad trained flag.
+    #[test]
+    fn forged_f16_quantiser_sections_are_typed_errors() {
+        use crate::Quantization;
+        let forge = |bytes: &[u8], edit: &dyn Fn(&mut [u8])| -> Result<Index, FileError> {
+            let mut b = bytes.to_vec();
+            let h = header(&b);
+            let at = h.reserved[3] as usize;
+            let trained = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap());
+            let n = if trained == 1 { 16 + 8 * 3 } else { 16 };
+            edit(&mut b[at..at + n - 8]);
+            let sum = xxhash_rust::xxh3::xxh3_64(&b[at..at + n - 8]);
+            b[at + n - 8..at + n].copy_from_slice(&sum.to_le_bytes());
+            Index::read_from(&mut std::io::Cursor::new(&b), b.len() as u64)
+        };
+        let f16 = Index::new(Params::new(3, Metric::L2).seed(3).quantization(Quantization::F16), 60).unwrap();
+        for i in 0..50u64 {
+            let x = i as f32;
+            f16.add(i, &[x.sin(), x.cos(), 0.1 * x]).unwrap();
+        }
+        let fb = saved(&f16, "rv-f16");
+        let ok = Index::read_from(&mut std::io::Cursor::new(&fb), fb.len() as u64).unwrap();
+        assert_eq!(ok.params().quantization_kind(), Quantization::F16);
+        for kind in [0u32, 3, u32::MAX] {
+            let r = forge(&fb, &|s| s[0..4].copy_from_slice(&kind.to_le_bytes()));
+            assert!(matches!(r, Err(FileError::Corrupt(_))), "kind {kind}: {r:?}");
+        }
+        // F16 -> SQ8 untrained: loads (a valid, untrained SQ8 file).
+        let r = forge(&fb, &|s| s[0..4].copy_from_slice(&1u32.to_le_bytes()));
+        assert!(r.is_ok(), "{r:?}");
+        // F16 claiming parameters (length consistent): an SQ8 trained file relabelled.
+        let sq = Index::new(Params::new(3, Metric::L2).seed(3).quantization(Quantization::Sq8), 60).unwrap();
+        let rows: Vec<f32> = (0..50)
+            .flat_map(|i| {
+                let x = i as f32;
+                [x.sin(), x.cos(), 0.1 * x]
+            })
+            .collect();
+        sq.train(&rows).unwrap();
+        for i in 0..50u64 {
+            sq.add(i, &rows[3 * i as usize..3 * i as usize + 3]).unwrap();
+        }
+        let sb = saved(&sq, "rv-sq8");
+        let r = forge(&sb, &|s| s[0..4].copy_from_slice(&2u32.to_le_bytes()));
+        assert!(matches!(&r, Err(FileError::Corrupt(w)) if w.contains("F16")), "{r:?}");
+        // Trained flag 2.
+        let r = forge(&fb, &|s| s[4..8].copy_from_slice(&2u32.to_le_bytes()));
+        assert!(matches!(r, Err(FileError::Corrupt(_))), "{r:?}");
+    }
 }

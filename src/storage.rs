@@ -57,7 +57,8 @@ impl<T> Cells<T> {
     /// The all-zero bit pattern must be a valid `T` (true of the integer and atomic types
     /// used here).
     pub unsafe fn zeroed(len: usize) -> Option<Self> {
-        const { assert!(std::mem::align_of::<T>() <= SLAB_ALIGN) };
+        // Zeroed pages are freed without dropping the cells: only for types with no drop.
+        const { assert!(std::mem::align_of::<T>() <= SLAB_ALIGN && !std::mem::needs_drop::<T>()) };
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
         if bytes > isize::MAX as usize {
             return None;
@@ -95,7 +96,10 @@ impl<T> Cells<T> {
     /// Every bit pattern must be a valid `T`; the cells must not be a mapped file's (writing
     /// those would copy the pages).
     pub unsafe fn bytes_mut(&mut self) -> &mut [u8] {
-        debug_assert!(!matches!(self.owner, Owner::Map(_)));
+        assert!(
+            !matches!(self.owner, Owner::Map(_)),
+            "bytes_mut on a mapped file's cells"
+        );
         // SAFETY: `&mut self` gives exclusive access to the `len` initialised `T`s at `ptr`
         // (see `deref`); any bytes written are a valid `T` (caller).
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr().cast::<u8>(), self.len * std::mem::size_of::<T>()) }

@@ -318,10 +318,12 @@ fn a_loaded_index_can_switch_kernels() {
         exact
             .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
             .unwrap();
-        let before = loaded.kernel().isa();
+        let (before, codes_before) = (loaded.kernel().isa(), loaded.codes_isa());
+        assert!(codes_before.is_some());
         // Scalar runs everywhere: the walk (codes) and the rerank switch, results stay exact.
         loaded.set_kernel(hnswx::Choice::Force(hnswx::Isa::Scalar)).unwrap();
         assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
+        assert_eq!(loaded.codes_isa(), Some(hnswx::Isa::Scalar));
         assert_exact(&loaded, &exact, &queries, 10, 64);
         // An instruction set this build cannot run is refused and changes nothing.
         let foreign = if cfg!(target_arch = "x86_64") {
@@ -334,8 +336,10 @@ fn a_loaded_index_can_switch_kernels() {
             Err(Error::Kernel(_))
         ));
         assert_eq!(loaded.kernel().isa(), hnswx::Isa::Scalar);
+        assert_eq!(loaded.codes_isa(), Some(hnswx::Isa::Scalar));
         loaded.set_kernel(hnswx::Choice::Auto).unwrap();
         assert_eq!(loaded.kernel().isa(), before);
+        assert_eq!(loaded.codes_isa(), codes_before);
     }
 }
 

@@ -239,7 +239,7 @@ fn sweep(
     let pool = pool(threads)?;
     let params = index.params();
     let quant = params.quantization_kind();
-    let hardware = report::hardware(threads, &kernel_name(index.kernel().isa(), quant));
+    let hardware = report::hardware(threads, &kernel_name(index.kernel().isa(), index.codes_isa(), quant));
     let mut report = Report {
         tool: {
             let base = match (quant, spec.rerank) {
@@ -377,13 +377,13 @@ fn print_header(r: &Report) {
 
 /// The kernel line of a report: the instruction set, and on AVX-512 with codes, which integer
 /// SQ8 kernel it picked (`vnni`, `bw` or `avx2`: see `hnswx::kernels::avx512_u8_variants`).
-fn kernel_name(isa: hnswx::Isa, quant: Quantization) -> String {
+fn kernel_name(isa: hnswx::Isa, codes: Option<hnswx::Isa>, quant: Quantization) -> String {
     #[cfg(target_arch = "x86_64")]
-    if isa == hnswx::Isa::Avx512 && quant == Quantization::Sq8 {
+    if codes == Some(hnswx::Isa::Avx512) && quant == Quantization::Sq8 {
         if let Some((name, _)) = hnswx::kernels::avx512_u8_variants().first() {
             return format!("avx512 (sq8 integer kernel: {name})");
         }
     }
-    let _ = quant;
+    let _ = (codes, quant);
     isa.name().to_string()
 }
