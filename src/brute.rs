@@ -8,7 +8,7 @@ use std::collections::{BinaryHeap, HashSet};
 use crate::error::{Error, Result};
 use crate::index::{check_finite, check_norm, inverse_norm, Neighbour};
 use crate::scratch::Scored;
-use crate::slab::{padded_stride, SLAB_ALIGN};
+use crate::slab::{row_stride, SLAB_ALIGN};
 use hnswx_kernels::{Metric, MetricKernel};
 
 /// An exact index with the same calls as [`Index`](crate::Index), minus `ef`. Adding takes
@@ -41,7 +41,7 @@ impl BruteForce {
         }
         Ok(BruteForce {
             dim,
-            stride: padded_stride(dim),
+            stride: row_stride(dim),
             kernel: hnswx_kernels::auto().metric(metric),
             rows: AVec::new(SLAB_ALIGN),
             labels: Vec::new(),

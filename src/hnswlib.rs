@@ -106,7 +106,7 @@ impl Index {
             .ef_construction(ef_construction.clamp(1, crate::params::MAX_EF_CONSTRUCTION as u64) as usize);
         params.validate().map_err(|e| corrupt(e.to_string()))?;
         let mut slab = Slab::new(dim, count).ok_or_else(|| corrupt("too large"))?;
-        let stride = crate::slab::padded_stride(dim);
+        let stride = slab.stride();
         let rows = slab.as_mut_slice(count);
         let mut level0 = Vec::with_capacity(count * (1 + m0));
         let mut labels = Vec::with_capacity(count);

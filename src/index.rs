@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::params::Params;
 use crate::scratch::{Scratch, ScratchGuard, ScratchPool};
-use crate::slab::{padded_stride, Slab};
+use crate::slab::{row_stride, Slab};
 use crate::storage::Cells;
 use hnswx_kernels::{Metric, MetricKernel};
 
@@ -227,7 +227,7 @@ impl Slots {
 pub(crate) fn slab_oom(dim: usize, capacity: usize) -> Error {
     Error::OutOfMemory {
         what: "vector slab",
-        bytes: padded_stride(dim).saturating_mul(capacity).saturating_mul(4),
+        bytes: row_stride(dim).saturating_mul(capacity).saturating_mul(4),
     }
 }
 

@@ -14,7 +14,8 @@
 //! ```
 //!
 //! Where things are:
-//! - `slab`: the vectors, one 64-byte-aligned padded row per node;
+//! - `slab`: the vectors, one row per node in a 64-byte-aligned table, the row stride chosen
+//!   per dimension;
 //! - `graph`: the fixed-degree neighbour tables and per-node spinlocks;
 //! - `insert` and `search`: the two algorithms, as methods of [`Index`];
 //! - `persist` and `hnswlib`: the file format ([`Index::save`], [`Index::load`],

@@ -394,7 +394,8 @@ impl Index {
         let mut levels: Vec<u8> = keep.iter().map(|&i| self.graph.level(i) as u8).collect();
         levels.extend_from_slice(&extra);
         let cap = levels.len();
-        let slab = Slab::new(self.dim(), cap).ok_or_else(|| slab_oom(self.dim(), cap))?;
+        // Same stride as now (a loaded file's may differ from a new index's).
+        let slab = Slab::with_stride(self.dim(), self.slab.stride(), cap).ok_or_else(|| slab_oom(self.dim(), cap))?;
         let graph = Graph::new(self.params.m, &levels)?;
         let labels = zeroed_labels(cap)?;
         let mut slab = slab;

@@ -5,8 +5,8 @@
 //!
 //! | part | contents |
 //! |---|---|
-//! | header (288 bytes) | magic `HNSWXIDX`, format version, endianness marker, dim, padded stride, metric, M, Mmax0, ef_construction, seed, count, levels drawn, entry point, file length, offset/length/xxh3 of each section, xxh3 of the header |
-//! | slab | `count × stride` f32: the vectors, rows zero-padded |
+//! | header (288 bytes) | magic `HNSWXIDX`, format version, endianness marker, dim, row stride (floats, `dim` to `dim` rounded up to 16), metric, M, Mmax0, ef_construction, seed, count, levels drawn, entry point, file length, offset/length/xxh3 of each section, xxh3 of the header |
+//! | slab | `count × stride` f32: the vectors, each row zero-padded from `dim` to `stride` floats |
 //! | level0 | `count × (1 + Mmax0)` u32: per node its link count, then its links |
 //! | offsets | `count + 1` u32: first upper-layer row of each node |
 //! | upper | `offsets[count] × (1 + M)` u32: upper-layer rows |
@@ -43,7 +43,7 @@ use crate::codes::{Quantization, Sq8};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::index::{unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
-use crate::slab::{padded_stride, Slab};
+use crate::slab::{valid_stride, Slab};
 use crate::storage::Cells;
 use hnswx_kernels::Metric;
 
@@ -391,7 +391,7 @@ impl Index {
         }
         r.read_exact(bytemuck::bytes_of_mut(&mut h)).map_err(io)?;
         let (params, count, upper_rows) = check_header(&h, len)?;
-        let (dim, m) = (params.dim, params.m);
+        let (dim, m, stride) = (params.dim, params.m, h.stride as usize);
         // Read the sections in order, checking the zero padding between them.
         let mut at = align_up(HEADER_LEN as u64);
         skip_padding(r, HEADER_LEN as u64, at).map_err(|e| e.or_io(io))?;
@@ -408,7 +408,8 @@ impl Index {
             *at = align_up(end);
             skip_padding(r, end, *at).map_err(|e| e.or_io(io))
         };
-        let mut slab = Slab::new(dim, count).ok_or_else(|| FileError::Corrupt("count too large".into()))?;
+        let mut slab =
+            Slab::with_stride(dim, stride, count).ok_or_else(|| FileError::Corrupt("count too large".into()))?;
         section(0, bytemuck::cast_slice_mut(slab.as_mut_slice(count)), &mut at)?;
         // The link tables go straight into their final cells (huge pages when large).
         let links = |n: usize| {
@@ -547,7 +548,7 @@ impl Index {
             }
         }
         let misplaced = || FileError::Corrupt("a section does not fit the file".into());
-        let slab = Slab::mapped(&map, sec(0), params.dim, count).ok_or_else(misplaced)?;
+        let slab = Slab::mapped(&map, sec(0), params.dim, h.stride as usize, count).ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid AtomicU32.
         let level0 = unsafe { Cells::mapped(&map, sec(1), count * (1 + 2 * m)) }.ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid u32.
@@ -621,7 +622,7 @@ fn assemble(
     check_vectors: bool,
 ) -> Result<Index, FileError> {
     let count = labels.len();
-    let (dim, stride) = (params.dim, padded_stride(params.dim));
+    let (dim, stride) = (params.dim, slab.stride());
     if check_vectors {
         for i in 0..count as u32 {
             // SAFETY: `i < count` rows exist (the slab was sized from the header) and nothing
@@ -743,7 +744,9 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
         other => return bad(format!("unknown metric code {other}")),
     };
     let (dim, m) = (h.dim as usize, h.m as usize);
-    if dim == 0 || dim > (1 << 24) || h.stride as usize != padded_stride(dim) {
+    // The stride is the file's (files from before strides were chosen per dimension have
+    // `dim` rounded up to 16), within bounds: between `dim` and that.
+    if dim == 0 || dim > (1 << 24) || !valid_stride(dim, h.stride as usize) {
         return bad(format!("dimension {dim} with row stride {}", h.stride));
     }
     if !(2..=MAX_M).contains(&m) || h.m0 as usize != 2 * m || h.ef_construction == 0 {
@@ -770,7 +773,7 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
         return bad("fewer levels drawn than nodes".into());
     }
     let upper_rows = (h.sections[3].len / 4) as usize / (1 + m);
-    let Some(lens) = section_lens(padded_stride(dim), m, count, upper_rows) else {
+    let Some(lens) = section_lens(h.stride as usize, m, count, upper_rows) else {
         return bad("section sizes overflow".into());
     };
     let mut end = align_up(HEADER_LEN as u64);

@@ -197,7 +197,7 @@ pub struct Scratch {
     /// Ids of a neighbour list about to be scored, and their distances.
     pub ids: Vec<u32>,
     pub dists: Vec<f32>,
-    /// The query, normalised for cosine and zero-padded to the slab's row length, on a cache
+    /// The query, normalised for cosine and zero-padded to the slab's stride, on a cache
     /// line.
     pub query: AVec<f32, ConstAlign<SLAB_ALIGN>>,
     /// The query prepared for walking codes (`Codes::prepare`): its weights rounded to

@@ -327,27 +327,29 @@ impl Index {
         }
     }
 
-    /// Distance from the padded query at `q` to node `id`.
+    /// Distance from the query at `q` (a row of the slab's stride, zero-padded) to node `id`.
     #[inline(always)]
     pub(crate) fn distance_to(&self, q: *const f32, id: u32) -> f32 {
         assert!((id as usize) < self.capacity());
-        // SAFETY: `q` points at a padded row of `stride` floats (a scratch query or a slab
-        // row); `id` is in bounds (asserted) and was published before the caller learned
-        // it, so its row is written and stays unchanged.
+        // SAFETY: `q` points at `stride` floats (a scratch query, zero-padded to the stride, or
+        // a slab row); `id` is in bounds (asserted), so its row's `stride` floats lie inside
+        // the slab (the last row's too: the slab holds `capacity × stride` floats), and it
+        // was published before the caller learned it, so its row is written and stays
+        // unchanged.
         unsafe {
             self.kernel
                 .distance_unchecked(q, self.slab.row_ptr(id), self.slab.stride())
         }
     }
 
-    /// Sets up the walk for the query at `q` (a padded row: a scratch query or a slab row):
+    /// Sets up the walk for the query at `q` (`stride` floats: a scratch query or a slab row):
     /// on the codes if the index walks them (F16, or trained SQ8), else on the `f32` rows. Every walk
     /// (`descend`, `search_layer`, `search_layer_filtered`) with a new query starts here.
     #[inline]
     pub(crate) fn prepare_nav(&self, s: &mut Scratch, q: *const f32) {
         s.nav_on = false;
         if let Some(codes) = &self.codes {
-            // SAFETY: `q` points at a padded row of at least `dim` floats that nobody
+            // SAFETY: `q` points at a row of `stride ≥ dim` floats that nobody
             // writes meanwhile (the caller's scratch query, or a published slab row);
             // `s.nav_int` is a different buffer.
             let qs = unsafe { std::slice::from_raw_parts(q, self.dim()) };
@@ -416,7 +418,9 @@ impl Index {
         debug_assert!(s.dists.len() >= n);
         debug_assert!(s.ids.iter().all(|&id| (id as usize) < self.capacity()));
         s.distances += n as u64;
-        // SAFETY: `q` is a padded row of `stride` floats; every id in `s.ids` passed the
+        // SAFETY: `q` is a row of `stride` floats (zero padding, if any, past `dim`), and so
+        // is every slab row, the last one included (the slab holds `capacity × stride`
+        // floats): the kernel reads `stride` floats from each; every id in `s.ids` passed the
         // bounds check of `Visited::insert` (whose array is as long as the capacity) or comes
         // from a link row (ids there are always slots below `len`); those rows were
         // published before the ids were read; `s.dists` holds at least `n` floats (sized

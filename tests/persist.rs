@@ -204,7 +204,7 @@ fn resealed_forgeries_are_caught_by_the_invariant_checks() {
     let slab = section(&bytes, 0);
     let why = corrupt(&|b| b[slab..slab + 4].copy_from_slice(&f32::NAN.to_le_bytes()));
     assert!(why.contains("not finite"), "{why}");
-    // Non-zero row padding (dim 5, stride 16).
+    // Non-zero row padding (dim 5, stride 8: float 7 of row 0).
     let why = corrupt(&|b| b[slab + 4 * 7..slab + 4 * 8].copy_from_slice(&1.0f32.to_le_bytes()));
     assert!(why.contains("padding"), "{why}");
     // Two nodes with one label.

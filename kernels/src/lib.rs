@@ -898,7 +898,7 @@ impl<E: Element> MetricKernel<E> {
 }
 
 /// A read-only view of equally long rows of `E`s (`f32`, [`f16`](struct@f16) or `u8` codes) stored
-/// `stride` elements apart (the index pads `f32` rows to a multiple of 16 floats;
+/// `stride` elements apart (the index rounds `f32` rows up to a multiple of 8 floats;
 /// `stride == dim` for a packed table).
 #[derive(Debug, Clone, Copy)]
 pub struct Rows<'a, E = f32> {

@@ -52,3 +52,61 @@ pub fn shared(path: &str) -> Option<PathBuf> {
         None
     }
 }
+
+/// The row stride (floats) recorded in an hnswx index file's header.
+pub fn file_stride(file: &[u8]) -> usize {
+    u32::from_le_bytes(file[28..32].try_into().unwrap()) as usize
+}
+
+/// The hnswx index file `file` with its rows re-laid `stride` floats apart (zero-padded),
+/// every later section moved and every checksum recomputed: the file an index with that
+/// stride writes. With `stride` = `dim` rounded up to 16 this is byte for byte the layout
+/// every build wrote before strides were chosen per dimension.
+pub fn restride(file: &[u8], stride: usize) -> Vec<u8> {
+    const HEADER_SPACE: usize = 320;
+    const SECTIONS: usize = 88;
+    let u64_at = |b: &[u8], at: usize| u64::from_le_bytes(b[at..at + 8].try_into().unwrap());
+    let put = |b: &mut [u8], at: usize, v: u64| b[at..at + 8].copy_from_slice(&v.to_le_bytes());
+    let align = |x: usize| x.div_ceil(64) * 64;
+    let dim = u32::from_le_bytes(file[24..28].try_into().unwrap()) as usize;
+    let old = file_stride(file);
+    let count = u64_at(file, 56) as usize;
+    assert_eq!(u64_at(file, SECTIONS) as usize, HEADER_SPACE);
+    let old_end = align(HEADER_SPACE + count * old * 4);
+    let new_len = count * stride * 4;
+    let new_end = align(HEADER_SPACE + new_len);
+    let shift = |x: u64| (x as usize + new_end - old_end) as u64;
+    let mut out = file[..HEADER_SPACE].to_vec();
+    for i in 0..count {
+        out.extend_from_slice(&file[HEADER_SPACE + i * old * 4..][..dim * 4]);
+        out.resize(out.len() + (stride - dim) * 4, 0);
+    }
+    let slab_sum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_SPACE..]);
+    out.resize(new_end, 0);
+    out.extend_from_slice(&file[old_end..]);
+    out[28..32].copy_from_slice(&(stride as u32).to_le_bytes());
+    let len = out.len() as u64;
+    put(&mut out, 80, len);
+    put(&mut out, SECTIONS + 8, new_len as u64);
+    put(&mut out, SECTIONS + 16, slab_sum);
+    for i in 1..5 {
+        let v = shift(u64_at(&out, SECTIONS + 32 * i));
+        put(&mut out, SECTIONS + 32 * i, v);
+    }
+    // The kinds and quantiser sections' offsets (reserved words 0 and 3; 0 when absent).
+    for at in [248, 272] {
+        let v = u64_at(&out, at);
+        if v != 0 {
+            put(&mut out, at, shift(v));
+        }
+    }
+    let sum = xxhash_rust::xxh3::xxh3_64(&out[..280]);
+    put(&mut out, 280, sum);
+    out
+}
+
+/// Recomputes an index file's header checksum (after a deliberate edit of the header).
+pub fn reseal_header(file: &mut [u8]) {
+    let sum = xxhash_rust::xxh3::xxh3_64(&file[..280]);
+    file[280..288].copy_from_slice(&sum.to_le_bytes());
+}

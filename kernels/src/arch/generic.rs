@@ -100,16 +100,24 @@ unsafe fn fold<V: Load<T>, T>(a: *const f32, b: *const T, n: usize, step: impl F
             s3 = step(V::load(a.add(i + 3 * w)), b3, s3);
             i += 4 * w;
         }
-        while i + w <= n {
+        if i + w <= n {
             s0 = step(V::load(a.add(i)), V::load_from(b.add(i)), s0);
             i += w;
+            if i + w <= n {
+                s1 = step(V::load(a.add(i)), V::load_from(b.add(i)), s1);
+                i += w;
+                if i + w <= n {
+                    s2 = step(V::load(a.add(i)), V::load_from(b.add(i)), s2);
+                    i += w;
+                }
+            }
         }
         if i < n {
             let rest = n - i;
-            s1 = step(
+            s3 = step(
                 V::load_partial(a.add(i), rest),
                 V::load_from_partial(b.add(i), rest),
-                s1,
+                s3,
             );
         }
         s0.add(s1).add(s2.add(s3)).sum()

@@ -17,13 +17,18 @@ pub(crate) mod aarch64;
 /// Cache-line size assumed for prefetching (true of every x86_64 and of common aarch64 cores).
 const LINE: usize = 64;
 
-/// Asks the CPU to bring `bytes` bytes starting at `p` into the L1 cache. A hint only: it
+/// Asks the CPU to bring `bytes` bytes starting at `p` into the L1 cache: every line the range
+/// touches, also when it does not start on a line (rows of a table whose stride is not a
+/// whole number of lines straddle one more line than their length suggests). A hint only: it
 /// never faults, whatever the address, and is a no-op where the target has no prefetch.
 #[inline(always)]
 pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize) {
+    let skew = p as usize % LINE;
+    let first = p.wrapping_sub(skew);
+    let span = bytes + skew;
     let mut off = 0;
-    while off < bytes {
-        prefetch_line(p.wrapping_add(off));
+    while off < span {
+        prefetch_line(first.wrapping_add(off));
         off += LINE;
     }
 }
