@@ -62,7 +62,11 @@ pub(crate) struct Slots {
     pub free: Vec<u32>,
     /// Slots consolidated away whose grace period is still running (free soon).
     pub draining: Vec<u32>,
+    /// Claims are paused (a save, a consolidation: see [`Index::quiesce`]).
     pub paused: bool,
+    /// Claimers waiting for the pause to end. The next pause lets them through first, so
+    /// saves in a loop cannot starve writers.
+    pub waiting: usize,
 }
 
 /// What a slot holds, as saved in a file (format version 2).
@@ -450,6 +454,22 @@ impl Index {
         let maintenance = self.maintenance.lock().unwrap_or_else(|e| e.into_inner());
         let count = {
             let mut slots = self.lock_slots();
+            // Claimers held back by the previous pause go first (each claims under the lock
+            // it wakes with, then counts itself out); without this a thread saving in a loop
+            // re-paused before they woke and starved them (seen with 16 cores). Bounded, so
+            // a stream of new claimers cannot starve the save either.
+            let deadline = std::time::Instant::now() + std::time::Duration::from_millis(50);
+            while slots.waiting > 0 {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                slots = self
+                    .resumed
+                    .wait_timeout(slots, left)
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0;
+            }
             slots.paused = true;
             self.used.load(Ordering::Acquire)
         };
@@ -974,8 +994,16 @@ impl Index {
     /// The slots lock, for claiming slots: waits while a save has paused claims.
     pub(crate) fn lock_slots_for_claim(&self) -> MutexGuard<'_, Slots> {
         let mut slots = self.lock_slots();
-        while slots.paused {
-            slots = self.resumed.wait(slots).unwrap_or_else(|e| e.into_inner());
+        if slots.paused {
+            slots.waiting += 1;
+            while slots.paused {
+                slots = self.resumed.wait(slots).unwrap_or_else(|e| e.into_inner());
+            }
+            slots.waiting -= 1;
+            if slots.waiting == 0 {
+                // A pause may be waiting for the last of us (see `quiesce`).
+                self.resumed.notify_all();
+            }
         }
         slots
     }

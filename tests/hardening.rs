@@ -434,19 +434,22 @@ fn saves_beside_parallel_small_batches_on_a_busy_pool_finish() {
 }
 
 /// Index X's progress callback adds a batch to index Y, whose own callback tries to save X:
-/// refused (X's batch is still running on this thread's stack), not a hang.
+/// never a hang. On the thread that runs X's callback the save is refused (X's batch is on
+/// that thread's stack); Y's callback may also run on another rayon worker (on 16 cores it
+/// did), where the save is allowed and writes a consistent snapshot of X. Either is fine;
+/// any other error is not.
 #[test]
 fn nested_callbacks_of_two_indexes_cannot_deadlock() {
     let dir = tmp_dir("nested");
     let (base, _) = mixture(3_000, 0, 8, 23);
     let x = Arc::new(Index::new(Params::new(8, Metric::L2), 3_000).unwrap());
     let y = Arc::new(Index::new(Params::new(8, Metric::L2), 3_000).unwrap());
-    let refused = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
     {
-        let (x, y, refused, base, path) = (
+        let (x, y, answered, base, path) = (
             Arc::clone(&x),
             Arc::clone(&y),
-            Arc::clone(&refused),
+            Arc::clone(&answered),
             base.clone(),
             dir.join("x"),
         );
@@ -458,8 +461,11 @@ fn nested_callbacks_of_two_indexes_cannot_deadlock() {
                     return;
                 }
                 y.add_batch_with_progress(&labels[..1_500], &base.as_slice()[..1_500 * 8], |_| {
-                    if matches!(x.save(&path), Err(FileError::InsideProgressCallback)) {
-                        refused.fetch_add(1, Ordering::Relaxed);
+                    match x.save(&path) {
+                        Err(FileError::InsideProgressCallback) | Ok(()) => {
+                            answered.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("save of X inside Y's callback: {e}"),
                     }
                 })
                 .unwrap();
@@ -467,7 +473,7 @@ fn nested_callbacks_of_two_indexes_cannot_deadlock() {
             .unwrap();
         });
     }
-    assert!(refused.load(Ordering::Relaxed) >= 1);
+    assert!(answered.load(Ordering::Relaxed) >= 1);
     assert_eq!((x.len(), y.len()), (3_000, 1_500));
     let _ = std::fs::remove_dir_all(&dir);
 }
