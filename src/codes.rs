@@ -237,13 +237,14 @@ enum Table {
 }
 
 impl Table {
-    /// The same kind of table, nothing trained.
+    /// The same kind of table, nothing trained, a refusal kept (the index does not try to
+    /// train again after a resize).
     fn fresh(&self) -> Table {
         match self {
-            Table::Sq8 { kernels, .. } => Table::Sq8 {
+            Table::Sq8 { kernels, refused, .. } => Table::Sq8 {
                 kernels,
                 sq8: OnceLock::new(),
-                refused: AtomicBool::new(false),
+                refused: AtomicBool::new(refused.load(Ordering::Relaxed)),
             },
             Table::F16 { kernel } => Table::F16 { kernel: *kernel },
         }
@@ -379,6 +380,11 @@ impl Codes {
         self.stride * self.capacity.max(1)
     }
 
+    /// Whether training found the data too wide for SQ8 codes.
+    fn is_refused(&self) -> bool {
+        matches!(&self.table, Table::Sq8 { refused, .. } if refused.load(Ordering::Relaxed))
+    }
+
     /// Records that training found the data too wide for SQ8 codes.
     fn refuse(&self) {
         if let Table::Sq8 { refused, .. } = &self.table {
@@ -487,6 +493,9 @@ impl Codes {
     /// # Safety
     /// As [`fill`](Self::fill).
     pub unsafe fn fill_like(&self, from: &Codes, slab: &crate::slab::Slab, rows: usize) {
+        if from.is_refused() {
+            self.refuse();
+        }
         match from.sq8() {
             // SAFETY: forwarded from the caller (nobody reads this table yet).
             Some(q) => unsafe {
@@ -753,6 +762,22 @@ impl crate::Index {
 mod tests {
     use super::*;
     use crate::{Index, Params};
+
+    #[test]
+    fn a_refused_quantiser_stays_refused_through_resize() {
+        let kernels = hnswx_kernels::auto_for::<u8>();
+        let codes = Codes::new_sq8(4, Metric::L2, 8, kernels).unwrap();
+        assert!(codes.untrained() && !codes.is_refused());
+        codes.refuse();
+        assert!(!codes.untrained());
+        let grown = codes.resized(16).unwrap();
+        assert!(grown.is_refused() && !grown.untrained());
+        let slab = crate::slab::Slab::new(4, 16).unwrap();
+        let refilled = Codes::new_sq8(4, Metric::L2, 16, kernels).unwrap();
+        // SAFETY: nobody reads `refilled` yet; `slab` holds 16 (zero) rows.
+        unsafe { refilled.fill_like(&codes, &slab, 0) };
+        assert!(refilled.is_refused() && !refilled.untrained());
+    }
 
     #[test]
     fn f16_codes_clamp_to_the_finite_range_and_flush_tiny_values() {
