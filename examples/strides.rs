@@ -19,70 +19,10 @@ use hnswx::data::{read_fvecs, read_ivecs};
 use hnswx::Index;
 use std::io::Cursor;
 
-const HEADER_SPACE: usize = 320;
-const SECTIONS: usize = 88;
-const RESERVED: usize = 248;
-const CHECKSUM: usize = 280;
-
-fn u32_at(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes(b[at..at + 4].try_into().unwrap())
-}
-
-fn u64_at(b: &[u8], at: usize) -> u64 {
-    u64::from_le_bytes(b[at..at + 8].try_into().unwrap())
-}
-
-fn put_u64(b: &mut [u8], at: usize, v: u64) {
-    b[at..at + 8].copy_from_slice(&v.to_le_bytes());
-}
-
-fn align64(x: usize) -> usize {
-    x.div_ceil(64) * 64
-}
-
-/// The index file `file` with its rows re-laid `stride` floats apart.
-fn restride(file: &[u8], stride: usize) -> Vec<u8> {
-    let (dim, old) = (u32_at(file, 24) as usize, u32_at(file, 28) as usize);
-    let count = u64_at(file, 56) as usize;
-    assert_eq!(
-        u64_at(file, SECTIONS) as usize,
-        HEADER_SPACE,
-        "slab section not where expected"
-    );
-    let old_end = align64(HEADER_SPACE + count * old * 4);
-    let new_len = count * stride * 4;
-    let new_end = align64(HEADER_SPACE + new_len);
-    let shift = |x: u64| (x as usize + new_end - old_end) as u64;
-    let mut out = file[..HEADER_SPACE].to_vec();
-    for i in 0..count {
-        let row = &file[HEADER_SPACE + i * old * 4..][..dim * 4];
-        out.extend_from_slice(row);
-        out.resize(out.len() + (stride - dim) * 4, 0);
-    }
-    let slab_sum = xxhash_rust::xxh3::xxh3_64(&out[HEADER_SPACE..]);
-    out.resize(new_end, 0);
-    out.extend_from_slice(&file[old_end..]);
-    out[28..32].copy_from_slice(&(stride as u32).to_le_bytes());
-    let len = out.len() as u64;
-    put_u64(&mut out, 80, len);
-    put_u64(&mut out, SECTIONS + 8, new_len as u64);
-    put_u64(&mut out, SECTIONS + 16, slab_sum);
-    for i in 1..5 {
-        let at = SECTIONS + 32 * i;
-        let v = shift(u64_at(&out, at));
-        put_u64(&mut out, at, v);
-    }
-    for r in [0, 3] {
-        let at = RESERVED + 8 * r;
-        let v = u64_at(&out, at);
-        if v != 0 {
-            put_u64(&mut out, at, shift(v));
-        }
-    }
-    let sum = xxhash_rust::xxh3::xxh3_64(&out[..CHECKSUM]);
-    put_u64(&mut out, CHECKSUM, sum);
-    out
-}
+// The file rewrite the tests use for old-layout files (`restride`), shared rather than copied.
+#[path = "../tests/common/mod.rs"]
+mod common;
+use common::restride;
 
 /// This thread's CPU time in seconds (Linux): unlike wall time it leaves out the time the
 /// thread waited for a core that other processes held, which on a shared machine is most of
@@ -113,7 +53,7 @@ fn main() {
     let ef: usize = args.get(3).and_then(|s| s.parse().ok()).unwrap_or(64);
     let rounds: usize = args.get(4).and_then(|s| s.parse().ok()).unwrap_or(20);
     let k: usize = args.get(5).and_then(|s| s.parse().ok()).unwrap_or(10);
-    let dim = u32_at(&file, 24) as usize;
+    let dim = u32::from_le_bytes(file[24..28].try_into().unwrap()) as usize;
     let mut strides: Vec<(String, usize)> = Vec::new();
     // Whole lines and then a tail of 1, 2, 4, 8 or 16 floats (the tail rounded up to a
     // power of two): the fewest floats for which every row touches as few cache lines as a
