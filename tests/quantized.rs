@@ -133,6 +133,27 @@ fn explicit_training_and_its_errors() {
     assert_eq!(index.search(&far, 1, 64).unwrap()[0].label, 9999);
 }
 
+/// Saves `index` (node 7 removed) to `dir`, checks the file is format version 3, and that
+/// the loaded and the mapped copy walk the same kind of codes, give the same results for
+/// every query and still miss node 7. Returns the file's bytes.
+fn round_trip(index: &Index, queries: &hnswx::data::Table<f32>, kind: Quantization, path: &std::path::Path) -> Vec<u8> {
+    index.save(path).unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    assert_eq!(bytes[8..12], 3u32.to_le_bytes(), "version 3 with codes");
+    let loaded = Index::load(path).unwrap();
+    // SAFETY: the test does not modify the file while it is mapped.
+    let mapped = unsafe { Index::open_mmap(path, Verify::All) }.unwrap();
+    for other in [&loaded, &mapped] {
+        assert!(other.is_trained());
+        assert_eq!(other.params().quantization_kind(), kind);
+        for q in queries.rows() {
+            assert_eq!(index.search(q, 10, 48).unwrap(), other.search(q, 10, 48).unwrap());
+        }
+        assert!(!other.contains(7));
+    }
+    bytes
+}
+
 #[test]
 fn save_load_and_map_keep_codes_and_results() {
     let (base, queries) = mixture(3000, 30, DIM, 5);
@@ -140,25 +161,7 @@ fn save_load_and_map_keep_codes_and_results() {
     index.remove(7).unwrap();
     let dir = std::env::temp_dir().join(format!("hnswx-quantized-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("sq8.hnswx");
-    index.save(&path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(
-        u32::from_le_bytes(bytes[8..12].try_into().unwrap()),
-        3,
-        "version 3 with codes"
-    );
-    let loaded = Index::load(&path).unwrap();
-    // SAFETY: the test does not modify the file while it is mapped.
-    let mapped = unsafe { Index::open_mmap(&path, Verify::All) }.unwrap();
-    for other in [&loaded, &mapped] {
-        assert!(other.is_trained());
-        assert_eq!(other.params().quantization_kind(), Quantization::Sq8);
-        for q in queries.rows() {
-            assert_eq!(index.search(q, 10, 48).unwrap(), other.search(q, 10, 48).unwrap());
-        }
-        assert!(!other.contains(7));
-    }
+    let bytes = round_trip(&index, &queries, Quantization::Sq8, &dir.join("sq8.hnswx"));
     // An index without codes still writes version 2.
     let plain = build(Params::new(DIM, Metric::L2), &base, 1);
     let plain_path = dir.join("plain.hnswx");
@@ -432,10 +435,7 @@ fn f16_save_load_map_and_export_keep_results() {
     index.remove(7).unwrap();
     let dir = std::env::temp_dir().join(format!("hnswx-quantized-f16-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("f16.hnswx");
-    index.save(&path).unwrap();
-    let bytes = std::fs::read(&path).unwrap();
-    assert_eq!(bytes[8..12], 3u32.to_le_bytes(), "version 3 with codes");
+    let bytes = round_trip(&index, &queries, Quantization::F16, &dir.join("f16.hnswx"));
     let at = u64::from_le_bytes(bytes[272..280].try_into().unwrap()) as usize;
     assert_eq!(
         bytes[at..at + 8],
@@ -443,17 +443,6 @@ fn f16_save_load_map_and_export_keep_results() {
         "kind 2 (F16), no parameters"
     );
     assert_eq!(bytes.len() as u64, (at as u64 + 16).div_ceil(64) * 64);
-    let loaded = Index::load(&path).unwrap();
-    // SAFETY: the test does not modify the file while it is mapped.
-    let mapped = unsafe { Index::open_mmap(&path, Verify::All) }.unwrap();
-    for other in [&loaded, &mapped] {
-        assert!(other.is_trained());
-        assert_eq!(other.params().quantization_kind(), Quantization::F16);
-        for q in queries.rows() {
-            assert_eq!(index.search(q, 10, 48).unwrap(), other.search(q, 10, 48).unwrap());
-        }
-        assert!(!other.contains(7));
-    }
     // The hnswlib export holds the f32 rows and graph: it imports as an exact index.
     let hl = dir.join("f16.hnswlib");
     index.export_hnswlib(&hl).unwrap();
