@@ -30,9 +30,11 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
-use half::slice::HalfFloatSliceExt;
+use memmap2::MmapMut;
+
+use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
@@ -251,9 +253,27 @@ impl Table {
     }
 }
 
+/// What keeps a code table's rows alive.
+enum Owner {
+    /// Our own zeroed allocation (huge pages when large: see [`Zeroed`]).
+    Pages(#[allow(dead_code)] Zeroed),
+    /// The codes section of a mapped index file (a private, copy-on-write mapping, as the
+    /// slab's: rows written later by `add` go to private pages, never to the file).
+    Map(#[allow(dead_code)] Arc<MmapMut>),
+}
+
+/// How a row is coded.
+#[derive(Clone, Copy)]
+enum Coder<'a> {
+    /// With this SQ8 quantiser.
+    Sq8(&'a Sq8),
+    /// As half-precision floats.
+    F16,
+}
+
 /// The code rows of an index (SQ8 codes or F16 rows), and its SQ8 quantiser once trained.
 pub(crate) struct Codes {
-    _owner: Zeroed,
+    _owner: Owner,
     ptr: NonNull<u8>,
     dim: usize,
     /// Bytes per row. SQ8: `dim` codes rounded up to 4, the row constant, rounded up to 16.
@@ -317,10 +337,11 @@ impl Codes {
 
     /// Bytes per row of a table of `dim` components.
     fn row_bytes(dim: usize, table: &Table) -> usize {
-        match table {
-            Table::Sq8 { .. } => (norm_offset(dim) + 4).div_ceil(16) * 16,
-            Table::F16 { .. } => dim.div_ceil(F16_ROW_ALIGN) * F16_ROW_ALIGN * 2,
-        }
+        let kind = match table {
+            Table::Sq8 { .. } => Quantization::Sq8,
+            Table::F16 { .. } => Quantization::F16,
+        };
+        Codes::row_bytes_of(kind, dim).expect("a table has codes")
     }
 
     fn with_table(dim: usize, metric: Metric, capacity: usize, table: Table) -> Option<Codes> {
@@ -333,7 +354,7 @@ impl Codes {
         let ptr = owner.ptr();
         debug_assert!((ptr.as_ptr() as usize).is_multiple_of(SLAB_ALIGN));
         Some(Codes {
-            _owner: owner,
+            _owner: Owner::Pages(owner),
             ptr,
             dim,
             stride,
@@ -412,38 +433,46 @@ impl Codes {
     /// the quantiser is installed, for rows written before).
     #[inline]
     pub unsafe fn write(&self, i: u32, v: &[f32]) {
-        match &self.table {
-            Table::Sq8 { sq8, .. } => {
-                if let Some(q) = sq8.get() {
-                    // SAFETY: forwarded from the caller.
-                    unsafe { self.write_sq8(q, i, v) }
-                }
-            }
-            Table::F16 { .. } => {
-                assert!((i as usize) < self.capacity && v.len() == self.dim);
-                let row = self.row_ptr(i).cast::<f16>();
-                debug_assert!((row as usize).is_multiple_of(32));
-                // SAFETY: row `i` lies in the allocation (asserted; a row holds at least `dim`
-                // halves) and is 2-byte aligned (32, asserted); nobody else touches it
-                // (caller).
-                let row = unsafe { std::slice::from_raw_parts_mut(row, self.dim) };
-                encode_f16(v, row);
-            }
-        }
+        let coder = match &self.table {
+            Table::Sq8 { sq8, .. } => match sq8.get() {
+                Some(q) => Coder::Sq8(q),
+                None => return,
+            },
+            Table::F16 { .. } => Coder::F16,
+        };
+        // SAFETY: forwarded from the caller.
+        unsafe { self.write_with(coder, i, v) }
     }
 
-    /// Codes `v` into row `i` with the SQ8 quantiser `q`.
+    /// Codes `v` into row `i` with `coder`.
     ///
     /// # Safety
     /// As [`write`](Self::write).
-    unsafe fn write_sq8(&self, q: &Sq8, i: u32, v: &[f32]) {
+    unsafe fn write_with(&self, coder: Coder<'_>, i: u32, v: &[f32]) {
         assert!((i as usize) < self.capacity && v.len() == self.dim);
-        // SAFETY: row `i` lies in the allocation (asserted) and nobody else touches it (caller).
+        debug_assert!((self.row_ptr(i) as usize).is_multiple_of(16));
+        // SAFETY: row `i` lies in the table (asserted) and nobody else touches it (caller).
         let row = unsafe { std::slice::from_raw_parts_mut(self.row_ptr(i), self.stride) };
-        let norm = q.encode(v, &mut row[..self.dim]);
-        let norm = if self.metric == Metric::L2 { norm } else { 0.0 };
-        let at = norm_offset(self.dim);
-        row[at..at + 4].copy_from_slice(&norm.to_ne_bytes());
+        self.encode(coder, v, row);
+    }
+
+    /// Codes `v` into `row` (`stride` bytes, 2-byte aligned); padding bytes are left as
+    /// they are. Deterministic (scalar arithmetic, round to nearest), so a row coded again
+    /// on any machine gives the same bytes: [`first_mismatch`](Self::first_mismatch) relies
+    /// on it.
+    fn encode(&self, coder: Coder<'_>, v: &[f32], row: &mut [u8]) {
+        match coder {
+            Coder::Sq8(q) => {
+                let norm = q.encode(v, &mut row[..self.dim]);
+                let norm = if self.metric == Metric::L2 { norm } else { 0.0 };
+                let at = norm_offset(self.dim);
+                row[at..at + 4].copy_from_slice(&norm.to_ne_bytes());
+            }
+            Coder::F16 => {
+                let halves: &mut [u16] = bytemuck::cast_slice_mut(row);
+                encode_f16(v, &mut halves.reinterpret_cast_mut()[..self.dim]);
+            }
+        }
     }
 
     /// Installs the SQ8 quantiser after coding rows `0..rows` of `slab` with it (the caller
@@ -466,7 +495,7 @@ impl Codes {
         for i in 0..rows.min(self.capacity) as u32 {
             // SAFETY: rows below `rows` are written and not being written (caller); no one
             // reads codes until the quantiser is set below.
-            unsafe { self.write_sq8(&q, i, slab.row(i)) };
+            unsafe { self.write_with(Coder::Sq8(&q), i, slab.row(i)) };
         }
         sq8.set(q).is_ok()
     }
@@ -518,6 +547,101 @@ impl Codes {
             let _ = sq8.set(q.clone());
         }
         Some(out)
+    }
+
+    /// Whether a save stores the rows: the walk reads them (F16, or SQ8 with `sq8` trained,
+    /// as the caller read it once for the whole save).
+    pub fn stored(&self, sq8: Option<&Sq8>) -> bool {
+        self.is_f16() || sq8.is_some()
+    }
+
+    /// Bytes per row of a table of `kind` for `dim` components (`None` for
+    /// `Quantization::None`): what a file's codes section must use.
+    pub fn row_bytes_of(kind: Quantization, dim: usize) -> Option<usize> {
+        match kind {
+            Quantization::None => None,
+            Quantization::Sq8 => Some((norm_offset(dim) + 4).div_ceil(16) * 16),
+            Quantization::F16 => Some(dim.div_ceil(F16_ROW_ALIGN) * F16_ROW_ALIGN * 2),
+        }
+    }
+
+    /// Rows `0..rows` as bytes (`rows × stride`), for a save.
+    ///
+    /// # Safety
+    /// No row below `rows` is written while the slice lives (a save pauses inserts).
+    pub unsafe fn rows(&self, rows: usize) -> &[u8] {
+        assert!(rows <= self.capacity);
+        // SAFETY: the table holds `capacity × stride` initialised bytes (zeroed, then
+        // written); rows below `rows` are not written meanwhile (caller).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), rows * self.stride) }
+    }
+
+    /// Rows `0..rows` as bytes to fill (a loader reading a codes section). Any bytes are
+    /// valid codes: a wrong one gives a wrong walk distance, never undefined behaviour.
+    pub fn rows_mut(&mut self, rows: usize) -> &mut [u8] {
+        assert!(rows <= self.capacity && matches!(self._owner, Owner::Pages(_)));
+        // SAFETY: `&mut self`: nobody else reads or writes the table; our own allocation
+        // (asserted, not a mapped file's) of `capacity × stride` bytes.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), rows * self.stride) }
+    }
+
+    /// This (new) table with its rows replaced by the `rows` rows at byte `offset` of
+    /// `map` (a mapped file's codes section), or `None` if they do not fit in the map or do
+    /// not start 64-byte aligned.
+    pub fn into_mapped(self, map: &Arc<MmapMut>, offset: usize, rows: usize) -> Option<Codes> {
+        let bytes = rows.checked_mul(self.stride)?;
+        if offset.checked_add(bytes)? > map.len() {
+            return None;
+        }
+        let p = map.as_ptr().wrapping_add(offset) as *mut u8;
+        if !(p as usize).is_multiple_of(SLAB_ALIGN) {
+            return None;
+        }
+        Some(Codes {
+            _owner: Owner::Map(Arc::clone(map)),
+            ptr: NonNull::new(p)?,
+            capacity: rows,
+            ..self
+        })
+    }
+
+    /// Whether the rows are a mapped file's.
+    #[cfg(test)]
+    pub fn is_mapped(&self) -> bool {
+        matches!(self._owner, Owner::Map(_))
+    }
+
+    /// Installs the SQ8 quantiser `q` over rows that hold its codes already (read from a
+    /// file), coding nothing. `false` if one was installed already or the table is F16.
+    pub fn adopt(&self, q: Sq8) -> bool {
+        match &self.table {
+            Table::Sq8 { sq8, .. } => sq8.set(q).is_ok(),
+            Table::F16 { .. } => false,
+        }
+    }
+
+    /// The first row below `rows` whose bytes differ from `slab`'s row coded again (with
+    /// the installed quantiser, or as F16), if any: a loader's check that a file's codes
+    /// belong to its vectors. `None` too when the table does not walk.
+    ///
+    /// # Safety
+    /// Rows `0..rows` of `slab` and of this table are written and not being written.
+    pub unsafe fn first_mismatch(&self, slab: &crate::slab::Slab, rows: usize) -> Option<u32> {
+        let coder = match &self.table {
+            Table::Sq8 { sq8, .. } => Coder::Sq8(sq8.get()?),
+            Table::F16 { .. } => Coder::F16,
+        };
+        // u64 words: the row buffer is aligned as the F16 coder needs.
+        let mut buf = vec![0u64; self.stride.div_ceil(8)];
+        // SAFETY: no row below `rows` is written meanwhile (caller).
+        let stored = unsafe { self.rows(rows.min(self.capacity)) };
+        (0..rows.min(self.capacity)).find_map(|i| {
+            buf.fill(0);
+            let row = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut buf)[..self.stride];
+            // SAFETY: row `i < rows` of the slab is written and not being written (caller).
+            self.encode(coder, unsafe { crate::slab::Slab::row(slab, i as u32) }, row);
+            (*row != stored[i * self.stride..][..self.stride]).then_some(i as u32)
+        })
     }
 
     /// Prepares the query `q` (`dim` floats) for [`score`](Self::score), or `None` when the
@@ -725,22 +849,39 @@ impl crate::Index {
         Some(Trained::Now)
     }
 
-    /// This index (just loaded, not shared yet) with its codes computed: from `sq8` (SQ8),
-    /// or as F16.
-    pub(crate) fn with_codes(self, sq8: Option<Sq8>) -> crate::Index {
-        if let Some(codes) = &self.codes {
-            // SAFETY: the index is not shared yet: no row is written or read concurrently;
-            // rows below `used` are the loaded vectors.
-            unsafe {
-                match sq8 {
-                    Some(q) => {
-                        codes.install(q, &self.slab, self.used());
-                    }
-                    None => codes.fill(&self.slab, self.used()),
+    /// This index (just loaded or mapped, not shared yet) with its codes ready: computed
+    /// from the vectors (with `sq8` for SQ8, or as F16) unless `stored`, where the table
+    /// holds the file's codes already and `sq8` is adopted as it is; then with `check`, every
+    /// row must equal its vector coded again, else `Err` names the first that does not.
+    pub(crate) fn with_codes(self, sq8: Option<Sq8>, stored: bool, check: bool) -> std::result::Result<Self, u32> {
+        let Some(codes) = &self.codes else {
+            return Ok(self);
+        };
+        let rows = self.used();
+        if stored {
+            if let Some(q) = sq8 {
+                codes.adopt(q);
+            }
+            if check {
+                // SAFETY: the index is not shared yet: no row is written concurrently; rows
+                // below `used` hold the file's vectors and codes.
+                if let Some(i) = unsafe { codes.first_mismatch(&self.slab, rows) } {
+                    return Err(i);
                 }
             }
+            return Ok(self);
         }
-        self
+        // SAFETY: the index is not shared yet: no row is written or read concurrently; rows
+        // below `used` are the loaded vectors.
+        unsafe {
+            match sq8 {
+                Some(q) => {
+                    codes.install(q, &self.slab, rows);
+                }
+                None => codes.fill(&self.slab, rows),
+            }
+        }
+        Ok(self)
     }
 
     /// Codes slot `slot`'s freshly written row, if the index walks codes (F16, or a trained

@@ -199,6 +199,7 @@ impl Index {
         Index::from_parts(
             params,
             slab,
+            None,
             graph,
             labels,
             Some(&kinds),

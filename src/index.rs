@@ -362,11 +362,14 @@ impl Index {
     /// An index from loaded, already checked parts (capacity = `labels.len()`). `kinds`:
     /// what each slot holds (format version 2; `None` = every slot live). `by_label`: the
     /// live labels' map if the caller built it, else it is built here when some slot is not
-    /// live, or on first use.
+    /// live, or on first use. `codes`: a code table of `labels.len()` rows the caller made
+    /// (a loader with stored codes; see `Index::with_codes`), else a new one if `params`
+    /// ask for codes.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn from_parts(
         params: Params,
         slab: Slab,
+        codes: Option<Codes>,
         graph: Graph,
         labels: Cells<AtomicU64>,
         kinds: Option<&[SlotKind]>,
@@ -378,7 +381,10 @@ impl Index {
         let threads = std::thread::available_parallelism().map_or(4, |n| n.get());
         let kernel = hnswx_kernels::auto().metric(params.metric);
         let used = labels.len();
-        let codes = new_codes(&params, used)?;
+        let codes = match codes {
+            Some(c) => Some(c),
+            None => new_codes(&params, used)?,
+        };
         let kinds = kinds.filter(|k| k.iter().any(|&k| k != SlotKind::Live));
         let (mut live, mut hidden) = (used, 0);
         let slots = match (kinds, by_label) {

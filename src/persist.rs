@@ -13,15 +13,22 @@
 //! | labels | `count` u64 |
 //! | kinds (version 2) | `count` u8: per slot live 0, removed 1 (restorable), hidden 2 (removed, not restorable), free 3 |
 //! | quantiser (version 3) | u32 quantisation (0 none, 1 SQ8, 2 F16), u32 trained (0/1; always 0 for F16, which has no parameters), if trained `dim` f32 offsets and `dim` f32 scales, then the xxh3 (u64) of the bytes before it |
+//! | quantiser (version 4) | as version 3, with four u64 before the xxh3: the codes section's offset, length, row bytes and xxh3 (all zero when no codes are stored) |
+//! | codes (version 4) | `count` code rows as the index holds them (SQ8: `dim` bytes, the row constant, zero padding; F16: `dim` halves, zero padding), when the walk reads codes (F16, or SQ8 once trained) |
 //!
 //! Bytes between sections must be zero. The kinds section is described by the header's
 //! first three reserved words (offset, length, xxh3), the quantiser section by the fourth
 //! (its offset); version-1 files (all zero there, no kinds) still load, every slot live.
-//! Version 3 is written only by an index with codes (others write version 2, which older
-//! builds read). The codes themselves are not stored: loading recomputes them from the
-//! vectors and the quantiser (deterministic, O(n·dim)), so a mapped index holds its codes
-//! in memory. F16 (kind 2) fits the same section, so it needs no new version; a build from
-//! before F16 refuses such a file as corrupt ("unknown kind 2").
+//! Versions 3 and 4 are written only by an index with codes (others write version 2, which
+//! older builds read); this build writes version 4. A version-4 file stores the codes, so
+//! [`Index::open_mmap`] maps them like the vectors (nothing computed, nothing copied) and
+//! [`Index::load`] reads them; both check that every row is its vector coded again (the
+//! coding is deterministic: scalar arithmetic, round to nearest) unless a map is opened
+//! with [`Verify::Structure`], where a forged code changes walk distances only (the rerank
+//! is exact). A version-3 file has no codes section: its codes are computed from the
+//! vectors and the quantiser when it is opened (O(n·dim)), and a mapped one holds them in
+//! memory. F16 (kind 2) fits the same sections; a build from before F16 refuses such a
+//! file as corrupt ("unknown kind 2").
 //!
 //! [`Index::save`] writes a temporary file in the same folder, syncs it, renames it over the
 //! target and syncs the folder: a crash leaves either the old file or the new one.
@@ -39,7 +46,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::codes::{Quantization, Sq8};
+use crate::codes::{Codes, Quantization, Sq8};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::index::{unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
@@ -50,8 +57,8 @@ use hnswx_kernels::Metric;
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"HNSWXIDX";
 /// The newest format version this build writes (it reads versions 1 to this one): version
-/// 3 for an index with codes, else version 2.
-pub const FORMAT_VERSION: u32 = 3;
+/// 4 for an index with codes, else version 2.
+pub const FORMAT_VERSION: u32 = 4;
 const ENDIAN_MARK: u32 = 0x0102_0304;
 /// Checksums are compared, except in fuzzing builds (`--cfg fuzzing`, set by cargo-fuzz),
 /// where skipping them lets the fuzzer reach the structural checks behind them.
@@ -302,22 +309,40 @@ impl Index {
         };
         w.put(&kinds)?;
         let sums5 = w.finish()?;
-        let quant_at = match &self.codes {
+        // The quantiser block, then the codes it describes; the block is written again with
+        // the codes' checksum once they are written (same length).
+        let quant = match &self.codes {
             Some(codes) => {
+                let (kind, sq8) = (self.params.quantization, codes.sq8());
                 let at = w.written;
-                w.put(&quantizer_block(self.params.quantization, codes.sq8()))?;
+                w.put(&quantizer_block(kind, sq8, None))?;
                 w.finish()?;
-                at
+                let section = if codes.stored(sq8) {
+                    let offset = w.written;
+                    // SAFETY: the save's pause: no row below `count` is written meanwhile.
+                    let rows = unsafe { codes.rows(count) };
+                    w.put(rows)?;
+                    Some(CodesSection {
+                        offset,
+                        len: rows.len() as u64,
+                        row_bytes: codes.stride() as u64,
+                        checksum: w.finish()?,
+                    })
+                } else {
+                    None
+                };
+                Some((at, quantizer_block(kind, sq8, section)))
             }
-            None => 0,
+            None => None,
         };
+        let quant_at = quant.as_ref().map_or(0, |q| q.0);
         for (i, sum) in [sums0, sums1, sums2, sums3, sums4].into_iter().enumerate() {
             sections[i].len = lens[i];
             sections[i].checksum = sum;
         }
         let mut h = Header {
             magic: MAGIC,
-            version: if self.codes.is_some() { 3 } else { 2 },
+            version: if self.codes.is_some() { 4 } else { 2 },
             endian: ENDIAN_MARK,
             header_len: HEADER_LEN as u32,
             metric: metric_code(self.params.metric),
@@ -338,6 +363,10 @@ impl Index {
         };
         h.checksum = header_checksum(&h);
         let mut inner = w.inner.into_inner().map_err(|e| e.into_error())?;
+        if let Some((at, block)) = &quant {
+            inner.seek(SeekFrom::Start(*at))?;
+            inner.write_all(block)?;
+        }
         inner.seek(SeekFrom::Start(0))?;
         inner.write_all(bytemuck::bytes_of(&h))?;
         file.sync_all()
@@ -445,23 +474,42 @@ impl Index {
             kinds = Some(slot_kinds(&k)?);
         }
         let mut quant = None;
+        let mut codes = None;
         if h.version >= 3 {
             if h.reserved[3] != at || len < at + 16 {
                 return Err(FileError::Corrupt("section quantiser is misplaced".into()));
             }
             let mut head = [0u8; 8];
             r.read_exact(&mut head).map_err(io)?;
-            let n = quantizer_len(&head, dim)?;
+            let n = quantizer_len(&head, dim, h.version)?;
             if len < at + n as u64 {
                 return Err(short(at + n as u64));
             }
             let mut block = head.to_vec();
             block.resize(n, 0);
             r.read_exact(&mut block[8..]).map_err(io)?;
-            quant = Some(parse_quantizer(&block, dim)?);
+            let q = parse_quantizer(&block, dim, h.version)?;
             let end = at + n as u64;
             at = align_up(end);
             skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
+            if let Some(c) = codes_section(&q, dim, count, at)? {
+                if len < at + c.len {
+                    return Err(short(at + c.len));
+                }
+                let mut table = crate::index::new_codes(&params.clone().quantization(q.0), count)
+                    .map_err(|e| FileError::Corrupt(format!("cannot hold the codes: {e}")))?
+                    .expect("a kind with codes");
+                let rows = table.rows_mut(count);
+                r.read_exact(rows).map_err(io)?;
+                if CHECKSUMS && verify == Verify::All && xxhash_rust::xxh3::xxh3_64(rows) != c.checksum {
+                    return Err(FileError::Checksum { part: "codes" });
+                }
+                let end = at + c.len;
+                at = align_up(end);
+                skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
+                codes = Some(table);
+            }
+            quant = Some(q);
         }
         if at != len {
             return Err(FileError::Length {
@@ -472,10 +520,12 @@ impl Index {
 
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
         let (params, sq8) = with_quantizer(params, quant);
+        let stored = codes.is_some();
         let index = assemble(
             &h,
             params,
             slab,
+            codes,
             level0,
             upper,
             Cells::heap(offsets.into()),
@@ -483,7 +533,7 @@ impl Index {
             kinds,
             true,
         )?;
-        Ok(index.with_codes(sq8))
+        index.with_codes(sq8, stored, true).map_err(codes_mismatch)
     }
 
     /// Maps an index file and searches it in place: nothing is copied, pages are read as
@@ -572,29 +622,51 @@ impl Index {
         } else {
             None
         };
-        let quant = if h.version >= 3 {
+        let (mut quant, mut codes) = (None, None);
+        if h.version >= 3 {
             let at = h.reserved[3] as usize;
             let head = map.get(at..at + 8).ok_or_else(misplaced)?;
-            let n = quantizer_len(head, params.dim)?;
+            let n = quantizer_len(head, params.dim, h.version)?;
             let block = map.get(at..at + n).ok_or_else(misplaced)?;
-            if align_up((at + n) as u64) != h.file_len {
-                return Err(FileError::Corrupt(
-                    "section quantiser disagrees with the file length".into(),
-                ));
-            }
-            let q = parse_quantizer(block, params.dim)?;
-            if verify == Verify::All && map[at + n..align_up((at + n) as u64) as usize].iter().any(|&b| b != 0) {
+            let q = parse_quantizer(block, params.dim, h.version)?;
+            let mut end = at + n;
+            let pad = map.get(end..align_up(end as u64) as usize).ok_or_else(misplaced)?;
+            if verify == Verify::All && pad.iter().any(|&b| b != 0) {
                 return Err(PadError::NonZero.or_io(io));
             }
-            Some(q)
-        } else {
-            None
-        };
+            if let Some(c) = codes_section(&q, params.dim, count, align_up(end as u64))? {
+                let (offset, bytes) = (c.offset as usize, c.len as usize);
+                let rows = map.get(offset..offset + bytes).ok_or_else(misplaced)?;
+                if verify == Verify::All {
+                    if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(rows) != c.checksum {
+                        return Err(FileError::Checksum { part: "codes" });
+                    }
+                    let end = offset + bytes;
+                    let pad = map.get(end..align_up(end as u64) as usize).ok_or_else(misplaced)?;
+                    if pad.iter().any(|&b| b != 0) {
+                        return Err(PadError::NonZero.or_io(io));
+                    }
+                }
+                let table = crate::index::new_codes(&params.clone().quantization(q.0), 0)
+                    .map_err(|e| FileError::Corrupt(format!("cannot hold the codes: {e}")))?
+                    .expect("a kind with codes");
+                codes = Some(table.into_mapped(&map, offset, count).ok_or_else(misplaced)?);
+                end = offset + bytes;
+            }
+            if align_up(end as u64) != h.file_len {
+                return Err(FileError::Corrupt(
+                    "the quantiser and codes sections disagree with the file length".into(),
+                ));
+            }
+            quant = Some(q);
+        }
         let (params, sq8) = with_quantizer(params, quant);
+        let stored = codes.is_some();
         let index = assemble(
             &h,
             params,
             slab,
+            codes,
             level0,
             upper,
             offsets,
@@ -602,8 +674,15 @@ impl Index {
             kinds,
             verify == Verify::All,
         )?;
-        Ok(index.with_codes(sq8))
+        index
+            .with_codes(sq8, stored, verify == Verify::All)
+            .map_err(codes_mismatch)
     }
+}
+
+/// The loader's error for codes that are not their vector's (see `Index::with_codes`).
+fn codes_mismatch(row: u32) -> FileError {
+    FileError::Corrupt(format!("the codes of vector {row} are not its vector's"))
 }
 
 /// Checks the tables of a loaded or mapped file and makes the index. `check_vectors`:
@@ -614,6 +693,7 @@ fn assemble(
     h: &Header,
     params: Params,
     slab: Slab,
+    codes: Option<Codes>,
     level0: Cells<AtomicU32>,
     upper: Cells<AtomicU32>,
     offsets: Cells<u32>,
@@ -689,6 +769,7 @@ fn assemble(
     Index::from_parts(
         params,
         slab,
+        codes,
         graph,
         labels,
         kinds.as_deref(),
@@ -801,10 +882,20 @@ fn check_header(h: &Header, len: u64) -> Result<(Params, usize, usize), FileErro
         }
         end = align_up(end + h.count);
     }
-    if h.version >= 3 {
+    if h.version == 3 {
         // The quantiser section, after the kinds: 16 bytes untrained, 16 + 8·dim trained.
         let fits = [16, 16 + 8 * dim as u64].map(|n| align_up(end + n));
         if h.reserved[3] != end || !fits.contains(&h.file_len) {
+            return bad(format!(
+                "section quantiser at offset {} disagrees with the header",
+                h.reserved[3]
+            ));
+        }
+        end = h.file_len;
+    } else if h.version >= 4 {
+        // The quantiser section, after the kinds (48 bytes untrained, 48 + 8·dim trained),
+        // then the codes it describes, if any: checked against it once it is read.
+        if h.reserved[3] != end || h.file_len < align_up(end + 48) {
             return bad(format!(
                 "section quantiser at offset {} disagrees with the header",
                 h.reserved[3]
@@ -888,8 +979,22 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The quantiser section's bytes (see the module docs).
-fn quantizer_block(kind: Quantization, sq8: Option<&Sq8>) -> Vec<u8> {
+/// Where a file's codes are, as its (version 4) quantiser block says.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct CodesSection {
+    offset: u64,
+    len: u64,
+    row_bytes: u64,
+    checksum: u64,
+}
+
+/// A parsed quantiser block: the kind, the trained SQ8 quantiser, and (version 4) where the
+/// codes are, all zero when none are stored.
+type Quantizer = (Quantization, Option<Sq8>, Option<CodesSection>);
+
+/// The quantiser block's bytes, version 4 (see the module docs); `codes` all zero when
+/// none are stored.
+fn quantizer_block(kind: Quantization, sq8: Option<&Sq8>, codes: Option<CodesSection>) -> Vec<u8> {
     let mut b = Vec::new();
     b.extend_from_slice(&kind.code().to_le_bytes());
     b.extend_from_slice(&u32::from(sq8.is_some()).to_le_bytes());
@@ -899,33 +1004,52 @@ fn quantizer_block(kind: Quantization, sq8: Option<&Sq8>) -> Vec<u8> {
             .chain(&q.scale)
             .for_each(|x| b.extend_from_slice(&x.to_le_bytes()));
     }
+    let c = codes.unwrap_or_default();
+    for word in [c.offset, c.len, c.row_bytes, c.checksum] {
+        b.extend_from_slice(&word.to_le_bytes());
+    }
     let sum = xxhash_rust::xxh3::xxh3_64(&b);
     b.extend_from_slice(&sum.to_le_bytes());
     b
 }
 
-/// Length of the quantiser section that starts with the 8 bytes `head`.
-fn quantizer_len(head: &[u8], dim: usize) -> Result<usize, FileError> {
+/// Length of a quantiser block of file `version` that starts with the 8 bytes `head`.
+fn quantizer_len(head: &[u8], dim: usize, version: u32) -> Result<usize, FileError> {
     let trained = u32::from_le_bytes(head[4..8].try_into().expect("8 bytes"));
+    let codes = if version >= 4 { 32 } else { 0 };
     match trained {
-        0 => Ok(16),
-        1 => Ok(16 + 8 * dim),
+        0 => Ok(16 + codes),
+        1 => Ok(16 + codes + 8 * dim),
         _ => Err(FileError::Corrupt(format!("quantiser: trained flag {trained}"))),
     }
 }
 
-/// Parses and checks a quantiser section (its checksum is always verified: it is small).
-fn parse_quantizer(block: &[u8], dim: usize) -> Result<(Quantization, Option<Sq8>), FileError> {
+/// Parses and checks a quantiser block of file `version` (its checksum is always
+/// verified: it is small).
+fn parse_quantizer(block: &[u8], dim: usize, version: u32) -> Result<Quantizer, FileError> {
     let (body, sum) = block.split_at(block.len() - 8);
     if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(body) != u64::from_le_bytes(sum.try_into().expect("8 bytes")) {
         return Err(FileError::Checksum { part: "quantiser" });
     }
+    let (body, codes) = if version >= 4 {
+        let (body, c) = body.split_at(body.len() - 32);
+        let word = |i: usize| u64::from_le_bytes(c[8 * i..8 * i + 8].try_into().expect("8 bytes"));
+        let c = CodesSection {
+            offset: word(0),
+            len: word(1),
+            row_bytes: word(2),
+            checksum: word(3),
+        };
+        (body, Some(c))
+    } else {
+        (body, None)
+    };
     let word = |i: usize| u32::from_le_bytes(body[4 * i..4 * i + 4].try_into().expect("4 bytes"));
     let kind = Quantization::from_code(word(0))
         .filter(|&k| k != Quantization::None)
         .ok_or_else(|| FileError::Corrupt(format!("quantiser: unknown kind {}", word(0))))?;
     if word(1) == 0 {
-        return Ok((kind, None));
+        return Ok((kind, None, codes));
     }
     if kind == Quantization::F16 {
         return Err(FileError::Corrupt("quantiser: F16 has no parameters".into()));
@@ -943,13 +1067,43 @@ fn parse_quantizer(block: &[u8], dim: usize) -> Result<(Quantization, Option<Sq8
             "quantiser: non-finite or negative parameters".into(),
         ));
     }
-    Ok((kind, Some(q)))
+    Ok((kind, Some(q), codes))
+}
+
+/// The codes section a parsed quantiser block describes, checked against what must be
+/// there: for `count` nodes, rows of the size this build uses for the kind, starting at
+/// `at` (the first boundary after the block), when the walk reads codes (F16, or a trained
+/// SQ8 quantiser), and nothing (all zero) otherwise. `None`: no codes stored (so they are
+/// computed from the vectors, as for every version-3 file).
+fn codes_section(q: &Quantizer, dim: usize, count: usize, at: u64) -> Result<Option<CodesSection>, FileError> {
+    let (kind, sq8, Some(c)) = q else {
+        return Ok(None);
+    };
+    if *kind != Quantization::F16 && sq8.is_none() {
+        return match *c == CodesSection::default() {
+            true => Ok(None),
+            false => Err(FileError::Corrupt(
+                "quantiser: codes stored for an untrained quantiser".into(),
+            )),
+        };
+    }
+    let row = Codes::row_bytes_of(*kind, dim).expect("a kind with codes") as u64;
+    if c.row_bytes != row {
+        return Err(FileError::Corrupt(format!(
+            "codes rows of {} bytes, this build's are {row}",
+            c.row_bytes
+        )));
+    }
+    if c.offset != at || c.len != row * count as u64 {
+        return Err(FileError::Corrupt("section codes is misplaced".into()));
+    }
+    Ok(Some(*c))
 }
 
 /// `params` with the file's quantisation, and its trained quantiser.
-fn with_quantizer(params: Params, quant: Option<(Quantization, Option<Sq8>)>) -> (Params, Option<Sq8>) {
+fn with_quantizer(params: Params, quant: Option<Quantizer>) -> (Params, Option<Sq8>) {
     match quant {
-        Some((kind, sq8)) => (params.quantization(kind), sq8),
+        Some((kind, sq8, _)) => (params.quantization(kind), sq8),
         None => (params, None),
     }
 }
@@ -1084,7 +1238,7 @@ mod tests {
             let h = header(&b);
             let at = h.reserved[3] as usize;
             let trained = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap());
-            let n = if trained == 1 { 16 + 8 * 3 } else { 16 };
+            let n = if trained == 1 { 48 + 8 * 3 } else { 48 };
             edit(&mut b[at..at + n - 8]);
             let sum = xxhash_rust::xxh3::xxh3_64(&b[at..at + n - 8]);
             b[at + n - 8..at + n].copy_from_slice(&sum.to_le_bytes());
@@ -1102,9 +1256,23 @@ mod tests {
             let r = forge(&fb, &|s| s[0..4].copy_from_slice(&kind.to_le_bytes()));
             assert!(matches!(r, Err(FileError::Corrupt(_))), "kind {kind}: {r:?}");
         }
-        // F16 -> SQ8 untrained: loads (a valid, untrained SQ8 file).
+        // F16 -> SQ8 untrained: an untrained quantiser with stored codes is refused...
         let r = forge(&fb, &|s| s[0..4].copy_from_slice(&1u32.to_le_bytes()));
-        assert!(r.is_ok(), "{r:?}");
+        assert!(
+            matches!(&r, Err(FileError::Corrupt(w)) if w.contains("untrained")),
+            "{r:?}"
+        );
+        // ... and loads once the block stores none (and the file ends after it).
+        let h = header(&fb);
+        let mut untrained = fb[..align_up(h.reserved[3] + 48) as usize].to_vec();
+        let mut h2 = h;
+        h2.file_len = untrained.len() as u64;
+        with_header(&mut untrained, &mut h2);
+        let r = forge(&untrained, &|s| {
+            s[0..4].copy_from_slice(&1u32.to_le_bytes());
+            s[8..40].fill(0);
+        });
+        assert!(r.is_ok_and(|i| !i.is_trained() && i.len() == 50));
         // F16 claiming parameters (length consistent): an SQ8 trained file relabelled.
         let sq = Index::new(Params::new(3, Metric::L2).seed(3).quantization(Quantization::Sq8), 60).unwrap();
         let rows: Vec<f32> = (0..50)
@@ -1123,5 +1291,177 @@ mod tests {
         // Trained flag 2.
         let r = forge(&fb, &|s| s[4..8].copy_from_slice(&2u32.to_le_bytes()));
         assert!(matches!(r, Err(FileError::Corrupt(_))), "{r:?}");
+    }
+
+    /// An SQ8 index of 200 rows of 3 components, trained, with node 7 removed.
+    fn small_sq8(metric: Metric) -> Index {
+        use crate::Quantization;
+        let index = Index::new(Params::new(3, metric).seed(5).quantization(Quantization::Sq8), 220).unwrap();
+        let rows: Vec<f32> = (0..200)
+            .flat_map(|i| {
+                let x = i as f32 * 0.37;
+                [x.sin() + 1.5, x.cos(), 0.01 * x + 0.2]
+            })
+            .collect();
+        index.train(&rows).unwrap();
+        index.add_batch(&(0..200).collect::<Vec<_>>(), &rows).unwrap();
+        index.remove(7).unwrap();
+        index
+    }
+
+    /// The codes section of `bytes` (a version-4 file with stored codes): offset, length.
+    fn codes_of(bytes: &[u8]) -> (usize, usize, usize) {
+        let h = header(bytes);
+        let at = h.reserved[3] as usize;
+        let n = quantizer_len(&bytes[at..at + 8], h.dim as usize, h.version).unwrap();
+        let q = parse_quantizer(&bytes[at..at + n], h.dim as usize, h.version).unwrap();
+        let c = q.2.unwrap();
+        (at, n, c.offset as usize)
+    }
+
+    fn mapped(bytes: &[u8], name: &str, verify: Verify) -> Result<Index, FileError> {
+        let dir = std::env::temp_dir().join(format!("hnswx-persist-map-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("i.hnswx");
+        std::fs::write(&path, bytes).unwrap();
+        // SAFETY: the file is not modified while mapped (removed only after the index is
+        // dropped... on Linux, removing a mapped file is fine either way).
+        let r = unsafe { Index::open_mmap(&path, verify) };
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    /// Version 4 stores the codes: a load reads them, a mapped index maps them (no copy),
+    /// and both give the same results as the index saved, for SQ8 (L2, inner product) and F16.
+    #[test]
+    fn codes_are_stored_read_and_mapped() {
+        use crate::Quantization;
+        let f16 = Index::new(
+            Params::new(3, Metric::Cosine).seed(3).quantization(Quantization::F16),
+            60,
+        )
+        .unwrap();
+        for i in 0..50u64 {
+            let x = i as f32;
+            f16.add(i, &[x.sin(), x.cos(), 0.1 * x + 0.1]).unwrap();
+        }
+        for (name, index) in [
+            ("l2", small_sq8(Metric::L2)),
+            ("ip", small_sq8(Metric::InnerProduct)),
+            ("f16", f16),
+        ] {
+            let bytes = saved(&index, name);
+            assert_eq!(header(&bytes).version, 4);
+            let (at, n, offset) = codes_of(&bytes);
+            assert_eq!(offset as u64, align_up((at + n) as u64));
+            let codes = index.codes.as_ref().unwrap();
+            let rows = index.len() + usize::from(name != "f16");
+            // SAFETY: nothing writes the index.
+            assert_eq!(&bytes[offset..][..rows * codes.stride()], unsafe { codes.rows(rows) });
+            let loaded = Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
+            for verify in [Verify::All, Verify::Structure] {
+                let map = mapped(&bytes, name, verify).unwrap();
+                assert!(map.codes.as_ref().unwrap().is_mapped(), "{name}");
+                assert!(!loaded.codes.as_ref().unwrap().is_mapped());
+                for i in 0..20 {
+                    let x = i as f32 * 0.11;
+                    let q = [x.cos() + 1.0, x.sin(), 0.3];
+                    let want = index.search(&q, 5, 20).unwrap();
+                    assert_eq!(loaded.search(&q, 5, 20).unwrap(), want, "{name}");
+                    assert_eq!(map.search(&q, 5, 20).unwrap(), want, "{name}");
+                }
+            }
+        }
+        // A mapped index's free slot takes a new vector: its code goes to a private copy of
+        // the mapped page, and the walk finds it.
+        let index = small_sq8(Metric::L2);
+        index.consolidate();
+        let map = mapped(&saved(&index, "free"), "free", Verify::All).unwrap();
+        assert!(map.codes.as_ref().unwrap().is_mapped());
+        let v = [2.4f32, -0.9, 0.25];
+        map.add(1000, &v).unwrap();
+        assert_eq!(map.search(&v, 1, 20).unwrap()[0].label, 1000);
+    }
+
+    /// Codes that are not their vectors' are refused by `load` and by a fully verified
+    /// map, even with every checksum recomputed; a flipped byte without a new checksum is a
+    /// checksum error; a structure-only map accepts them (memory-safe: only the walk's
+    /// distances change, the rerank is exact).
+    #[test]
+    fn forged_codes_are_refused() {
+        let bytes = saved(&small_sq8(Metric::L2), "forged-codes");
+        let (at, n, offset) = codes_of(&bytes);
+        let stride = Codes::row_bytes_of(crate::Quantization::Sq8, 3).unwrap();
+        let load = |b: &[u8]| Index::read_from(&mut std::io::Cursor::new(b), b.len() as u64);
+        let mut flipped = bytes.clone();
+        flipped[offset + 11 * stride] ^= 0x10;
+        assert!(matches!(load(&flipped), Err(FileError::Checksum { part: "codes" })));
+        // Same change, checksum recomputed in the quantiser block.
+        let len = 200 * stride;
+        let sum = xxhash_rust::xxh3::xxh3_64(&flipped[offset..offset + len]);
+        flipped[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
+        let block = xxhash_rust::xxh3::xxh3_64(&flipped[at..at + n - 8]);
+        flipped[at + n - 8..at + n].copy_from_slice(&block.to_le_bytes());
+        let r = load(&flipped);
+        assert!(
+            matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
+            "{r:?}"
+        );
+        let r = mapped(&flipped, "forged-all", Verify::All);
+        assert!(
+            matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
+            "{r:?}"
+        );
+        let map = mapped(&flipped, "forged-structure", Verify::Structure).unwrap();
+        assert_eq!(map.search(&[1.0, 0.5, 0.3], 3, 20).unwrap().len(), 3);
+        // A descriptor that disagrees with the layout: row size, offset, length.
+        for (word, value) in [
+            (2usize, 32u64),
+            (0, offset as u64 + 64),
+            (1, len as u64 - stride as u64),
+        ] {
+            let mut b = bytes.clone();
+            let w = at + n - 40 + 8 * word;
+            b[w..w + 8].copy_from_slice(&value.to_le_bytes());
+            let block = xxhash_rust::xxh3::xxh3_64(&b[at..at + n - 8]);
+            b[at + n - 8..at + n].copy_from_slice(&block.to_le_bytes());
+            for r in [load(&b), mapped(&b, "desc", Verify::Structure)] {
+                assert!(matches!(&r, Err(FileError::Corrupt(_))), "word {word}: {r:?}");
+            }
+        }
+        // Truncated inside the codes: a length error (loaded) or corrupt (mapped), no panic.
+        let mut short = bytes.clone();
+        short.truncate(offset + len / 2);
+        assert!(load(&short).is_err());
+        assert!(mapped(&short, "short", Verify::Structure).is_err());
+    }
+
+    /// A version-3 file (codes not stored: the block has no codes words and the file ends
+    /// after it) still loads and maps, its codes computed from the vectors.
+    #[test]
+    fn version_3_files_still_load() {
+        let index = small_sq8(Metric::L2);
+        let bytes = saved(&index, "v3");
+        let (at, n, _) = codes_of(&bytes);
+        let mut v3 = bytes[..at].to_vec();
+        let mut block = bytes[at..at + n - 40].to_vec();
+        let sum = xxhash_rust::xxh3::xxh3_64(&block);
+        block.extend_from_slice(&sum.to_le_bytes());
+        v3.extend_from_slice(&block);
+        v3.resize(align_up(v3.len() as u64) as usize, 0);
+        let mut h = header(&v3);
+        h.version = 3;
+        h.file_len = v3.len() as u64;
+        with_header(&mut v3, &mut h);
+        let loaded = Index::read_from(&mut std::io::Cursor::new(&v3), v3.len() as u64).unwrap();
+        let map = mapped(&v3, "v3", Verify::All).unwrap();
+        assert!(!map.codes.as_ref().unwrap().is_mapped());
+        for other in [&loaded, &map] {
+            assert!(other.is_trained() && !other.contains(7));
+            for i in 0..20 {
+                let q = [i as f32 * 0.1, 0.5, 0.3];
+                assert_eq!(other.search(&q, 5, 20).unwrap(), index.search(&q, 5, 20).unwrap());
+            }
+        }
     }
 }

@@ -133,13 +133,13 @@ fn explicit_training_and_its_errors() {
     assert_eq!(index.search(&far, 1, 64).unwrap()[0].label, 9999);
 }
 
-/// Saves `index` (node 7 removed) to `dir`, checks the file is format version 3, and that
+/// Saves `index` (node 7 removed) to `dir`, checks the file is format version 4, and that
 /// the loaded and the mapped copy walk the same kind of codes, give the same results for
 /// every query and still miss node 7. Returns the file's bytes.
 fn round_trip(index: &Index, queries: &hnswx::data::Table<f32>, kind: Quantization, path: &std::path::Path) -> Vec<u8> {
     index.save(path).unwrap();
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(bytes[8..12], 3u32.to_le_bytes(), "version 3 with codes");
+    assert_eq!(bytes[8..12], 4u32.to_le_bytes(), "version 4 with codes");
     let loaded = Index::load(path).unwrap();
     // SAFETY: the test does not modify the file while it is mapped.
     let mapped = unsafe { Index::open_mmap(path, Verify::All) }.unwrap();
@@ -442,7 +442,10 @@ fn f16_save_load_map_and_export_keep_results() {
         [2, 0, 0, 0, 0, 0, 0, 0],
         "kind 2 (F16), no parameters"
     );
-    assert_eq!(bytes.len() as u64, (at as u64 + 16).div_ceil(64) * 64);
+    // Then the codes: 3000 rows of DIM halves padded to 16 (32 bytes), from the first 64-byte
+    // boundary after the 48-byte block.
+    let codes = 3000 * DIM.div_ceil(16) * 32;
+    assert_eq!(bytes.len(), (at + 48).div_ceil(64) * 64 + codes.div_ceil(64) * 64);
     // The hnswlib export holds the f32 rows and graph: it imports as an exact index.
     let hl = dir.join("f16.hnswlib");
     index.export_hnswlib(&hl).unwrap();

@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use hnswx::{BruteForce, FileError, Index, Metric, Params, Verify};
+use hnswx::{BruteForce, FileError, Index, Metric, Params, Quantization, Verify};
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
@@ -117,10 +117,18 @@ fn normalised(q: &[f32], metric: Metric) -> Vec<f32> {
 #[test]
 fn every_stride_a_file_may_carry_loads_and_answers_alike() {
     let d = dir("every");
-    for (dim, metric) in [(25, Metric::L2), (50, Metric::Cosine), (3, Metric::L2)] {
+    let plain = Quantization::None;
+    for (dim, metric, quant) in [
+        (25, Metric::L2, plain),
+        (50, Metric::Cosine, plain),
+        (3, Metric::L2, plain),
+        // Stored SQ8 codes (format version 4): the rewrite moves the codes section too.
+        (20, Metric::L2, Quantization::Sq8),
+    ] {
         let (base, queries) = mixture(2_000, 20, dim, 40 + dim as u64);
         let queries: Vec<&[f32]> = queries.rows().collect();
-        let index = build(Params::new(dim, metric).seed(3), &base, 2);
+        let index = build(Params::new(dim, metric).seed(3).quantization(quant), &base, 2);
+        assert_eq!(index.is_trained(), quant == Quantization::Sq8);
         let file = saved(&index, &d.join("new.hnswx"));
         if let Some(stride) = rule(dim) {
             assert_eq!(file_stride(&file), stride, "dim {dim}");

@@ -100,6 +100,19 @@ pub fn restride(file: &[u8], stride: usize) -> Vec<u8> {
             put(&mut out, at, shift(v));
         }
     }
+    // Version 4: the quantiser block holds the codes section's offset (0 when none are
+    // stored), under the block's own checksum.
+    let q = u64_at(&out, 272) as usize;
+    if u32::from_le_bytes(out[8..12].try_into().unwrap()) >= 4 && q != 0 {
+        let trained = u32::from_le_bytes(out[q + 4..q + 8].try_into().unwrap()) as usize;
+        let n = 48 + 8 * dim * trained;
+        let codes = u64_at(&out, q + n - 40);
+        if codes != 0 {
+            put(&mut out, q + n - 40, shift(codes));
+            let sum = xxhash_rust::xxh3::xxh3_64(&out[q..q + n - 8]);
+            put(&mut out, q + n - 8, sum);
+        }
+    }
     let sum = xxhash_rust::xxh3::xxh3_64(&out[..280]);
     put(&mut out, 280, sum);
     out
