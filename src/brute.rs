@@ -6,9 +6,9 @@ use rayon::prelude::*;
 use std::collections::{BinaryHeap, HashSet};
 
 use crate::error::{Error, Result};
+use crate::graph::scratch::Scored;
 use crate::index::{check_finite, check_norm, inverse_norm, Neighbour};
-use crate::scratch::Scored;
-use crate::slab::{row_stride, SLAB_ALIGN};
+use crate::store::slab::{row_stride, SLAB_ALIGN};
 use hnswx_kernels::{Metric, MetricKernel};
 
 /// An exact index with the same calls as [`Index`](crate::Index), minus `ef`. Adding takes

@@ -18,8 +18,8 @@ use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 use crate::error::Result;
+use crate::graph::scratch::{Scored, Scratch};
 use crate::index::{Index, Neighbour};
-use crate::scratch::{Scored, Scratch};
 
 /// Cost of testing one node in an exact scan (state load, filter call), relative to one
 /// distance computation: 3.2 ns against 35 ns at dimension 128 on an AMD EPYC (Zen 3,

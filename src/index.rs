@@ -1,5 +1,5 @@
 //! [`Index`]: the struct, its constructor and its public API. The algorithms live next door:
-//! [`insert`](crate::insert) and [`search`](crate::search).
+//! [`insert`](crate::graph::insert) and [`search`](crate::graph::search).
 
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
@@ -9,13 +9,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
 
-use crate::codes::{Codes, Quantization};
 use crate::error::{Error, Result};
+use crate::graph::scratch::{Scratch, ScratchGuard, ScratchPool};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::params::Params;
-use crate::scratch::{Scratch, ScratchGuard, ScratchPool};
-use crate::slab::{row_stride, Slab};
-use crate::storage::Cells;
+use crate::store::cells::Cells;
+use crate::store::codes::{Codes, Quantization};
+use crate::store::slab::{row_stride, Slab};
 use hnswx_kernels::{Metric, MetricKernel};
 
 /// Most nodes an index can hold: ids are 31-bit (the search pool keeps a flag in the top bit).

@@ -14,12 +14,16 @@
 //! ```
 //!
 //! Where things are:
-//! - `slab`: the vectors, one row per node in a 64-byte-aligned table, the row stride chosen
-//!   per dimension;
-//! - `graph`: the fixed-degree neighbour tables and per-node spinlocks;
-//! - `insert` and `search`: the two algorithms, as methods of [`Index`];
-//! - `persist` and `hnswlib`: the file format ([`Index::save`], [`Index::load`],
-//!   [`Index::open_mmap`]) and hnswlib's ([`Index::import_hnswlib`], [`Index::export_hnswlib`]);
+//! - `index`: [`Index`] itself (creation, `add`, `add_batch`, `reserve`, `get`) and the slot
+//!   bookkeeping; `mutate`: removal, update, `consolidate`, `compact`, `optimize`;
+//! - `store`: what is stored per node — `slab` (the vectors, one row per node in a
+//!   64-byte-aligned table, the row stride chosen per dimension), `codes` (SQ8 codes or F16
+//!   rows the walk reads), `cells` (tables on the heap or in a mapped file);
+//! - `graph`: the fixed-degree neighbour tables and per-node spinlocks, and the algorithms
+//!   on them, as methods of [`Index`]: `search` (one query's path from
+//!   [`Index::search`] to the kernel), `insert` (and repair), `scratch` (per-search memory);
+//! - `io`: files — `persist` ([`Index::save`], [`Index::load`], [`Index::open_mmap`]) and
+//!   `hnswlib` ([`Index::import_hnswlib`], [`Index::export_hnswlib`]);
 //! - [`kernels`]: the SIMD distance kernels (the `hnswx-kernels` crate), chosen once at run
 //!   time;
 //! - [`BruteForce`]: exact search, the ground truth.
@@ -30,36 +34,30 @@
 
 mod brute;
 mod build_info;
-mod codes;
 pub mod data;
 mod error;
 mod filter;
 mod graph;
-mod hnswlib;
 mod index;
-mod insert;
+mod io;
 mod mutate;
 mod params;
-mod persist;
-mod scratch;
-mod search;
-mod slab;
 mod stats;
-mod storage;
+mod store;
 
 pub use brute::BruteForce;
 pub use build_info::{build_info, BuildInfo};
-pub use codes::{Quantization, AUTO_TRAIN_ROWS};
 pub use error::{Error, Result};
 pub use filter::{LabelSet, SAMPLE, SCAN_TEST_COST};
 pub use graph::row_lock_waits;
+pub use graph::search::{default_rerank, NO_LABEL};
 pub use hnswx_kernels as kernels;
 pub use hnswx_kernels::{Choice, Isa, Metric};
 pub use index::{Index, Neighbour, MAX_CAPACITY};
+pub use io::persist::{FileError, Verify, FORMAT_VERSION, MAGIC};
 pub use params::{Params, MAX_EF_CONSTRUCTION, MAX_M};
-pub use persist::{FileError, Verify, FORMAT_VERSION, MAGIC};
-pub use search::{default_rerank, NO_LABEL};
 pub use stats::GraphStats;
+pub use store::codes::{Quantization, AUTO_TRAIN_ROWS};
 
 /// The README's Rust examples, compiled and run as doctests so they stay true.
 #[cfg(doctest)]

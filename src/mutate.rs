@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::error::{Error, Result};
+use crate::graph::scratch::Scratch;
 use crate::graph::{count, link, set_links, Graph};
 use crate::index::{pack_entry, slab_oom, unpack_entry, zeroed_labels, CallbackScope, Index, NO_ENTRY};
-use crate::scratch::Scratch;
-use crate::slab::Slab;
+use crate::store::slab::Slab;
 
 impl Index {
     /// Removes `label`: from the moment this returns no search returns it (searches already

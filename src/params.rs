@@ -1,7 +1,7 @@
 //! Construction parameters.
 
-use crate::codes::Quantization;
 use crate::error::{Error, Result};
+use crate::store::codes::Quantization;
 use hnswx_kernels::{Choice, Metric};
 
 /// How an [`Index`](crate::Index) is built. Defaults follow the HNSW paper and hnswlib:

@@ -148,7 +148,7 @@ fn header_errors_are_named() {
     assert!(matches!(load_bytes(&b), Err(FileError::Checksum { part: "header" })));
 }
 
-// Header field offsets of format version 1 (see src/persist.rs).
+// Header field offsets of format version 1 (see src/io/persist.rs).
 const COUNT: usize = 56;
 const ENTRY: usize = 72;
 const SECTIONS: usize = 88;

@@ -10,8 +10,16 @@
 //! Every cell is an `AtomicU32`: rows are rewritten under the node's spinlock while searches
 //! read them without locks. The protocol (publication, the spinlock) is in [`row`], small
 //! enough to be model-checked with loom.
+//!
+//! The algorithms on the tables are methods of [`Index`](crate::Index), one file each:
+//! [`search`] (greedy descent, then the bounded best-first search of layer 0; one query's
+//! path to the kernel), [`insert`] (level choice, neighbour selection, linking, and the
+//! connectivity repair), with [`scratch`] the per-search memory both use.
 
+pub(crate) mod insert;
 mod row;
+pub(crate) mod scratch;
+pub(crate) mod search;
 
 /// The atomics and the spin-wait `row` is written against: std's here; the loom model test
 /// (`tests/loom.rs`) compiles the same `row.rs` against loom's.
@@ -24,7 +32,7 @@ pub use row::{count, link, push_link, set_links, LockGuard, Row};
 use row::{LINKED, REMOVED, STARTED};
 
 use crate::error::Error;
-use crate::storage::Cells;
+use crate::store::cells::Cells;
 use atomics::{AtomicU32, AtomicU8, Ordering};
 
 /// Row locks found held by another thread when taken, process-wide (see

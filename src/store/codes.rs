@@ -39,7 +39,7 @@ use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
 
-use crate::slab::{Zeroed, SLAB_ALIGN};
+use crate::store::slab::{Zeroed, SLAB_ALIGN};
 
 /// How the graph is walked (set with [`Params::quantization`](crate::Params::quantization)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Hash)]
@@ -428,7 +428,7 @@ impl Codes {
     /// half-precision floats.
     ///
     /// # Safety
-    /// As [`Slab::write`](crate::slab::Slab::write): `i < capacity`, and the caller owns slot
+    /// As [`Slab::write`](crate::store::slab::Slab::write): `i < capacity`, and the caller owns slot
     /// `i` exclusively (nobody reads row `i` until it is published after this call, or until
     /// the quantiser is installed, for rows written before).
     #[inline]
@@ -483,7 +483,7 @@ impl Codes {
     /// # Safety
     /// No row `0..rows` is written concurrently, and no code is read before this returns
     /// (codes are only read once [`sq8`](Self::sq8) is `Some`).
-    pub unsafe fn install(&self, q: Sq8, slab: &crate::slab::Slab, rows: usize) -> bool {
+    pub unsafe fn install(&self, q: Sq8, slab: &crate::store::slab::Slab, rows: usize) -> bool {
         let Table::Sq8 { sq8, .. } = &self.table else {
             debug_assert!(false, "install on an F16 table");
             return false;
@@ -506,7 +506,7 @@ impl Codes {
     /// # Safety
     /// The table is not shared yet (a new table, or a loaded index's): no row is read or
     /// written concurrently; rows `0..rows` of `slab` are written.
-    pub unsafe fn fill(&self, slab: &crate::slab::Slab, rows: usize) {
+    pub unsafe fn fill(&self, slab: &crate::store::slab::Slab, rows: usize) {
         if !self.walks() {
             return;
         }
@@ -521,7 +521,7 @@ impl Codes {
     ///
     /// # Safety
     /// As [`fill`](Self::fill).
-    pub unsafe fn fill_like(&self, from: &Codes, slab: &crate::slab::Slab, rows: usize) {
+    pub unsafe fn fill_like(&self, from: &Codes, slab: &crate::store::slab::Slab, rows: usize) {
         if from.is_refused() {
             self.refuse();
         }
@@ -626,7 +626,7 @@ impl Codes {
     ///
     /// # Safety
     /// Rows `0..rows` of `slab` and of this table are written and not being written.
-    pub unsafe fn first_mismatch(&self, slab: &crate::slab::Slab, rows: usize) -> Option<u32> {
+    pub unsafe fn first_mismatch(&self, slab: &crate::store::slab::Slab, rows: usize) -> Option<u32> {
         let coder = match &self.table {
             Table::Sq8 { sq8, .. } => Coder::Sq8(sq8.get()?),
             Table::F16 { .. } => Coder::F16,
@@ -639,7 +639,7 @@ impl Codes {
             buf.fill(0);
             let row = &mut bytemuck::cast_slice_mut::<u64, u8>(&mut buf)[..self.stride];
             // SAFETY: row `i < rows` of the slab is written and not being written (caller).
-            self.encode(coder, unsafe { crate::slab::Slab::row(slab, i as u32) }, row);
+            self.encode(coder, unsafe { crate::store::slab::Slab::row(slab, i as u32) }, row);
             (*row != stored[i * self.stride..][..self.stride]).then_some(i as u32)
         })
     }
@@ -888,7 +888,7 @@ impl crate::Index {
     /// SQ8 quantiser).
     ///
     /// # Safety
-    /// As [`Slab::write`](crate::slab::Slab::write): the caller owns the slot (its row was
+    /// As [`Slab::write`](crate::store::slab::Slab::write): the caller owns the slot (its row was
     /// just written and is not published yet).
     #[inline]
     pub(crate) unsafe fn write_code(&self, slot: u32) {
@@ -913,7 +913,7 @@ mod tests {
         assert!(!codes.untrained());
         let grown = codes.resized(16).unwrap();
         assert!(grown.is_refused() && !grown.untrained());
-        let slab = crate::slab::Slab::new(4, 16).unwrap();
+        let slab = crate::store::slab::Slab::new(4, 16).unwrap();
         let refilled = Codes::new_sq8(4, Metric::L2, 16, kernels).unwrap();
         // SAFETY: nobody reads `refilled` yet; `slab` holds 16 (zero) rows.
         unsafe { refilled.fill_like(&codes, &slab, 0) };

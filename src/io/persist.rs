@@ -46,12 +46,12 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
-use crate::codes::{Codes, Quantization, Sq8};
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::index::{unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
-use crate::slab::{valid_stride, Slab};
-use crate::storage::Cells;
+use crate::store::cells::Cells;
+use crate::store::codes::{Codes, Quantization, Sq8};
+use crate::store::slab::{valid_stride, Slab};
 use hnswx_kernels::Metric;
 
 /// First 8 bytes of every index file.

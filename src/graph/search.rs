@@ -16,7 +16,7 @@ use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
 /// The label [`Index::search_batch_into`] writes where a query found fewer than `k`
 /// results (`u64::MAX`, also `UINT64_MAX` in the C ABI).
 pub const NO_LABEL: u64 = u64::MAX;
-use crate::scratch::{Scored, Scratch, ScratchGuard};
+use crate::graph::scratch::{Scored, Scratch, ScratchGuard};
 
 impl Index {
     /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to

@@ -7,9 +7,9 @@
 
 use std::sync::atomic::Ordering;
 
+use crate::graph::scratch::Scratch;
 use crate::graph::{count, link, push_link, set_links, Row};
 use crate::index::{pack_entry, unpack_entry, Index, NO_ENTRY};
-use crate::scratch::Scratch;
 
 impl Index {
     /// Links the node in `slot`, whose vector and label are already stored — unless another

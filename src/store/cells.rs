@@ -3,7 +3,7 @@
 
 use memmap2::MmapMut;
 
-use crate::slab::{Zeroed, SLAB_ALIGN};
+use crate::store::slab::{Zeroed, SLAB_ALIGN};
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::Arc;

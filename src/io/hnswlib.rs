@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
 use crate::graph::{count, link, Graph, MAX_LEVEL};
 use crate::index::{pack_entry, unpack_entry, Index, SlotKind, NO_ENTRY};
+use crate::io::persist::FileError;
 use crate::params::{Params, MAX_M};
-use crate::persist::FileError;
-use crate::slab::Slab;
-use crate::storage::Cells;
+use crate::store::cells::Cells;
+use crate::store::slab::Slab;
 use hnswx_kernels::Metric;
 
 const HEADER_BYTES: usize = 6 * 8 + 4 + 4 + 3 * 8 + 8 + 8;
@@ -195,7 +195,7 @@ impl Index {
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
         // hnswlib's level generator is not ours: new nodes draw from our seed's stream, as
         // if the imported nodes had drawn theirs from it.
-        let rng = crate::persist::level_rng_after(params.seed_value(), count as u64);
+        let rng = crate::io::persist::level_rng_after(params.seed_value(), count as u64);
         Index::from_parts(
             params,
             slab,

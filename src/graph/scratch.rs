@@ -11,7 +11,7 @@ use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{fence, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
-use crate::slab::SLAB_ALIGN;
+use crate::store::slab::SLAB_ALIGN;
 
 /// Visited marks: `marks[i] == epoch` means node `i` was seen by the current search. Starting
 /// a search bumps the epoch instead of clearing the array; only when the 16-bit epoch wraps
