@@ -21,6 +21,10 @@
 # linked into its own module and dispatched at run time): on an AVX-512 machine its runs stay
 # AVX-512 and the report's hardware.kernel says so (e.g. "usearch skylake"); the script warns.
 #
+# Every tool repeats each ef's timed query loops (single-thread, then batch) until MIN_SECONDS
+# (default 0.5) have passed, so a small query set (sift5k has 100 queries: one pass takes a
+# few milliseconds) is not timed from one noisy pass; recall comes from the first pass.
+#
 # Environment: EF=10,32,128 overrides the ef sweep; PEERS="faiss-flat usearch-f32" picks the
 # FAISS/usearch runs (default: all four; PEERS= runs none); OUT=dir writes the reports there
 # instead of benches/results (a smoke test need not overwrite the committed ones). The Python
@@ -74,6 +78,7 @@ for set in $sets; do
 done
 mkdir -p "$out" target
 EF=${EF:-10,16,24,32,48,64,96,128,192,256,384,512}
+MIN_SECONDS=${MIN_SECONDS:-0.5}
 PEERS=${PEERS-faiss-flat faiss-sq8 usearch-f32 usearch-i8}
 hnswlib_bin=${HNSWLIB_BIN:-}
 if [ -n "$hnswlib_bin" ]; then
@@ -135,7 +140,7 @@ files=()
 one() {
   local name=$1 base=$2 query=$3 gt=$4 metric=$5 threads=${6:-$(nproc)}
   local common=(--name "$name" --base "$base" --query "$query" --gt "$gt" --metric "$metric"
-    --k 10 --m 16 --ef-construction 200 --ef "$EF" --threads "$threads")
+    --k 10 --m 16 --ef-construction 200 --ef "$EF" --threads "$threads" --min-seconds "$MIN_SECONDS")
   local reports=()
   echo "== $name ($metric, $threads threads, kernel $kernel)"
   "$hnswx" bench "${common[@]}" --kernel "$kernel" --json "$out/$name-hnswx.json"

@@ -102,6 +102,12 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json", required=True)
     ap.add_argument("--module", choices=["hnswlib", "hnswx"], default="hnswlib")
+    ap.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.0,
+        help="repeat each ef's timed query loops until this many seconds have passed (0: one pass)",
+    )
     a = ap.parse_args()
     global hnswlib
     hnswlib = importlib.import_module(a.module)
@@ -131,12 +137,18 @@ def main():
     index.knn_query(queries[:1000], k=k, num_threads=1)  # warm-up, as hnswx does
     for ef in [int(x) for x in a.ef.split(",")]:
         index.set_ef(ef)
-        t = time.perf_counter()
-        labels, _ = index.knn_query(queries, k=k, num_threads=1)
-        qps_single = len(queries) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        index.knn_query(queries, k=k, num_threads=a.threads)
-        qps_batch = len(queries) / (time.perf_counter() - t)
+        # Whole passes until --min-seconds (at least one), as hnswx bench does.
+        t, passes = time.perf_counter(), 0
+        while passes == 0 or time.perf_counter() - t < a.min_seconds:
+            got, _ = index.knn_query(queries, k=k, num_threads=1)
+            labels = got if passes == 0 else labels
+            passes += 1
+        qps_single = passes * len(queries) / (time.perf_counter() - t)
+        t, passes = time.perf_counter(), 0
+        while passes == 0 or time.perf_counter() - t < a.min_seconds:
+            index.knn_query(queries, k=k, num_threads=a.threads)
+            passes += 1
+        qps_batch = passes * len(queries) / (time.perf_counter() - t)
         lat = []
         for i in range(len(queries)):
             q = queries[i : i + 1]

@@ -221,7 +221,8 @@ int main(int argc, char **argv) {
                                               {"--ef", "10,16,24,32,48,64,96,128,192,256,384,512"},
                                               {"--threads", std::to_string(std::max(1u, std::thread::hardware_concurrency()))},
                                               {"--seed", "100"}, {"--base", ""}, {"--query", ""},
-                                              {"--gt", ""}, {"--json", ""}, {"--name", ""}};
+                                              {"--gt", ""}, {"--json", ""}, {"--name", ""},
+                                              {"--index", ""}, {"--min-seconds", "0"}};
     for (int a = 1; a < argc; a++) {
         std::string key = argv[a], value;
         if (key == "--print-kernel") {
@@ -230,7 +231,10 @@ int main(int argc, char **argv) {
         }
         if (key == "-h" || key == "--help") {
             std::printf("usage: %s --base B --query Q --gt G --metric l2|ip|cos --k 10 --m 16 --ef-construction 200 "
-                        "--ef 10,16,32 --threads N --json OUT.json [--name NAME] [--seed 100] | --print-kernel\n", argv[0]);
+                        "--ef 10,16,32 --threads N --json OUT.json [--name NAME] [--seed 100] [--index FILE] [--min-seconds S] | --print-kernel\n"
+                        "--min-seconds S: repeat each ef's query loops until S seconds have passed (default 0: one pass)\n"
+                        "--index FILE: load hnswlib's index from FILE if it exists (no build: the report's build time is 0),\n"
+                        "else build and save it there; for repeated query runs on one graph\n", argv[0]);
             return 0;
         }
         auto eq = key.find('=');
@@ -249,6 +253,7 @@ int main(int argc, char **argv) {
     const size_t k = std::stoul(opt["--k"]), m = std::stoul(opt["--m"]), efc = std::stoul(opt["--ef-construction"]);
     const size_t threads = std::max<size_t>(1, std::stoul(opt["--threads"]));
     const size_t seed = std::stoul(opt["--seed"]);
+    const double min_seconds = std::max(0.0, std::stod(opt["--min-seconds"]));
     std::vector<size_t> efs;
     for (size_t at = 0; at <= opt["--ef"].size();) {
         size_t comma = opt["--ef"].find(',', at);
@@ -271,10 +276,15 @@ int main(int argc, char **argv) {
     std::unique_ptr<hnswlib::SpaceInterface<float>> space;
     if (metric == "l2") space.reset(new hnswlib::L2Space(dim));
     else space.reset(new hnswlib::InnerProductSpace(dim));
-    hnswlib::HierarchicalNSW<float> index(space.get(), n, m, efc, seed);
+    const std::string saved = opt["--index"];
+    const bool load = !saved.empty() && std::ifstream(saved).good();
+    std::unique_ptr<hnswlib::HierarchicalNSW<float>> owned(
+        load ? new hnswlib::HierarchicalNSW<float>(space.get(), saved, false, n)
+             : new hnswlib::HierarchicalNSW<float>(space.get(), n, m, efc, seed));
+    hnswlib::HierarchicalNSW<float> &index = *owned;
     auto t0 = Clock::now();
-    index.addPoint(base.row(0), 0);
-    {
+    if (!load) {
+        index.addPoint(base.row(0), 0);
         std::atomic<size_t> next{1};
         std::vector<std::thread> ts;
         for (size_t t = 0; t < threads; t++)
@@ -283,7 +293,9 @@ int main(int argc, char **argv) {
             });
         for (auto &t : ts) t.join();
     }
-    const double build_seconds = std::chrono::duration<double>(Clock::now() - t0).count();
+    const double build_seconds = load ? 0.0 : std::chrono::duration<double>(Clock::now() - t0).count();
+    if (!load && !saved.empty()) index.saveIndex(saved);
+    if (load) std::printf("hnswlib index loaded from %s (not built: build time reported as 0)\n", saved.c_str());
     long long after = proc_status("VmRSS");
     // Which kernels hnswlib's space picked at run time (it checks the CPU when it is created).
     std::string picked = features();
@@ -307,21 +319,31 @@ int main(int argc, char **argv) {
     for (size_t q = 0; q < std::min<size_t>(1000, nq); q++) search(q, scratch.data() + q * k);  // warm-up, as hnswx does
 
     std::vector<Run> runs;
-    std::vector<double> lat(nq);
+    std::vector<double> lat;
     std::printf("%5s %9s %11s %11s %8s %8s %8s %9s %10s\n", "ef", "recall", "QPS 1 thr", ("QPS " + std::to_string(threads) + " thr").c_str(),
                 "p50 µs", "p95 µs", "p99 µs", "p99.9 µs", "dist/query");
     for (size_t ef : efs) {
         index.setEf(ef);
+        // Whole passes until --min-seconds (at least one), as hnswx bench does; recall from
+        // the first pass, latency percentiles over all of them.
+        lat.clear();
+        size_t passes = 0;
         auto t = Clock::now();
-        for (size_t q = 0; q < nq; q++) {
-            auto s = Clock::now();
-            search(q, labels.data() + q * k);
-            lat[q] = std::chrono::duration<double, std::micro>(Clock::now() - s).count();
+        auto since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
+        while (passes == 0 || since(t) < min_seconds) {
+            size_t *out = passes == 0 ? labels.data() : scratch.data();
+            for (size_t q = 0; q < nq; q++) {
+                auto s = Clock::now();
+                search(q, out + q * k);
+                lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - s).count());
+            }
+            passes++;
         }
-        double qps_single = nq / std::chrono::duration<double>(Clock::now() - t).count();
+        double qps_single = nq * passes / since(t);
 
+        size_t batches = 0;
         t = Clock::now();
-        {
+        while (batches == 0 || since(t) < min_seconds) {
             std::atomic<size_t> next{0};
             std::vector<std::thread> ts;
             for (size_t w = 0; w < threads; w++)
@@ -329,8 +351,9 @@ int main(int argc, char **argv) {
                     for (size_t q; (q = next++) < nq;) search(q, scratch.data() + q * k);
                 });
             for (auto &th : ts) th.join();
+            batches++;
         }
-        double qps_batch = nq / std::chrono::duration<double>(Clock::now() - t).count();
+        double qps_batch = nq * batches / since(t);
 
         real_dist = index.fstdistfunc_;
         index.fstdistfunc_ = counted_dist;

@@ -163,6 +163,12 @@ def main():
     ap.add_argument("--ef", default="10,16,24,32,48,64,96,128,192,256,384,512")
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--json", required=True)
+    ap.add_argument(
+        "--min-seconds",
+        type=float,
+        default=0.0,
+        help="repeat each ef's timed query loops until this many seconds have passed (0: one pass)",
+    )
     a = ap.parse_args()
 
     base, queries = load(a.base), load(a.query)
@@ -220,12 +226,18 @@ def main():
     lib.search(queries[:1000], k, efs[0], 1)  # warm-up, as hnswx does
     runs = []
     for ef in efs:
-        t = time.perf_counter()
-        labels = lib.search(queries, k, ef, 1)
-        qps_single = len(queries) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        lib.search(queries, k, ef, a.threads)
-        qps_batch = len(queries) / (time.perf_counter() - t)
+        # Whole passes until --min-seconds (at least one), as hnswx bench does.
+        t, passes = time.perf_counter(), 0
+        while passes == 0 or time.perf_counter() - t < a.min_seconds:
+            got = lib.search(queries, k, ef, 1)
+            labels = got if passes == 0 else labels
+            passes += 1
+        qps_single = passes * len(queries) / (time.perf_counter() - t)
+        t, passes = time.perf_counter(), 0
+        while passes == 0 or time.perf_counter() - t < a.min_seconds:
+            lib.search(queries, k, ef, a.threads)
+            passes += 1
+        qps_batch = passes * len(queries) / (time.perf_counter() - t)
         lat = []
         for i in range(len(queries)):
             q = queries[i : i + 1]

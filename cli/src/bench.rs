@@ -28,6 +28,8 @@ pub struct Spec {
     pub rerank: Option<usize>,
     /// Renumber the nodes in breadth-first order after the build (`Index::optimize`).
     pub optimize: bool,
+    /// Each ef's query loops repeat until this many seconds have passed (0: one pass).
+    pub min_seconds: f64,
 }
 
 pub fn metric_name(m: Metric) -> &'static str {
@@ -289,25 +291,38 @@ fn sweep(
         "dist/query"
     );
     let nq = queries.len();
+    let rerank = spec.rerank.unwrap_or(hnswx::default_rerank(k));
     for &ef in &spec.ef {
         let mut lat = Vec::with_capacity(nq);
         let mut hit = 0usize;
         let mut distances = 0u64;
+        // Whole passes over the queries until `min_seconds` (at least one); recall and
+        // distances from the first.
+        let mut passes = 0usize;
         let t0 = Instant::now();
-        for (i, q) in queries.rows().enumerate() {
-            let t = Instant::now();
-            distances += index
-                .search_counted_with(q, k, ef, spec.rerank.unwrap_or(hnswx::default_rerank(k)), &mut out)
-                .map_err(|e| format!("query {i}: {e}"))?;
-            lat.push(t.elapsed().as_secs_f64() * 1e6);
-            let want = &truth.row(i)[..k];
-            hit += out.iter().filter(|h| want.contains(&(h.label as u32))).count();
+        while passes == 0 || t0.elapsed().as_secs_f64() < spec.min_seconds {
+            for (i, q) in queries.rows().enumerate() {
+                let t = Instant::now();
+                let d = index
+                    .search_counted_with(q, k, ef, rerank, &mut out)
+                    .map_err(|e| format!("query {i}: {e}"))?;
+                lat.push(t.elapsed().as_secs_f64() * 1e6);
+                if passes == 0 {
+                    distances += d;
+                    let want = &truth.row(i)[..k];
+                    hit += out.iter().filter(|h| want.contains(&(h.label as u32))).count();
+                }
+            }
+            passes += 1;
         }
-        let qps_single = nq as f64 / t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        pool.install(|| index.search_batch(queries.as_slice(), k, ef))
-            .map_err(|e| format!("query: {e}"))?;
-        let qps_batch = nq as f64 / t1.elapsed().as_secs_f64();
+        let qps_single = (nq * passes) as f64 / t0.elapsed().as_secs_f64();
+        let (mut batches, t1) = (0usize, Instant::now());
+        while batches == 0 || t1.elapsed().as_secs_f64() < spec.min_seconds {
+            pool.install(|| index.search_batch(queries.as_slice(), k, ef))
+                .map_err(|e| format!("query: {e}"))?;
+            batches += 1;
+        }
+        let qps_batch = (nq * batches) as f64 / t1.elapsed().as_secs_f64();
         lat.sort_by(f64::total_cmp);
         let run = Run {
             ef,

@@ -113,6 +113,11 @@ enum Command {
         /// time counts as build time).
         #[arg(long)]
         optimize: bool,
+        /// Repeat each ef's query loops (single-thread and batch) until this many seconds
+        /// have passed, for a steadier QPS on small query sets (recall from the first pass;
+        /// latency percentiles over every pass). 0: one pass.
+        #[arg(long, default_value_t = 0.0)]
+        min_seconds: f64,
         /// Write the report as JSON.
         #[arg(long)]
         json: Option<PathBuf>,
@@ -338,6 +343,7 @@ fn run(cli: Cli) -> Result<(), String> {
             quantization,
             rerank,
             optimize,
+            min_seconds,
             json,
             csv,
             plot,
@@ -358,6 +364,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 quantization,
                 rerank,
                 optimize,
+                min_seconds: if min_seconds.is_finite() {
+                    min_seconds.max(0.0)
+                } else {
+                    0.0
+                },
             };
             let report = match &index {
                 Some(path) => bench::run_saved(&spec, path, verify(no_verify), mmap)?,
