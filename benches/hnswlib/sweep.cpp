@@ -18,12 +18,16 @@
 // - Memory: VmRSS after the build minus VmRSS before the index was created, per vector (the
 //   same method as every tool in compare.sh).
 // - Warm-up: the first 1000 queries once, single-thread, at the first ef.
-// - Per ef: single-thread QPS = queries / wall time of one loop over all queries on one thread;
-//   the latency percentiles come from the same loop (each searchKnn call timed with
+// - Per ef: single-thread QPS = queries / wall time of loops over all queries on one thread
+//   (one loop, or as many whole loops as fit in --min-seconds, as `hnswx bench` does);
+//   the latency percentiles come from the same loops (each searchKnn call timed with
 //   steady_clock), as `hnswx bench` does; run.py needs a second loop of one-query Python calls
 //   for them, so its percentiles include interpreter overhead and these do not. Batch QPS: the
-//   queries shared out to --threads std::threads through one atomic counter. Recall@k from the
-//   single-thread results.
+//   queries shared out to --threads std::threads through one atomic counter (repeated the same
+//   way). Recall@k from the first single-thread loop.
+// - --index FILE: hnswlib's graph loaded from FILE when it exists (checked against --m,
+//   --ef-construction, the base's size and dimension; build time reported as 0), else built and
+//   saved there (through a temporary file and a rename), for repeated query runs on one graph.
 // - distances_per_query: a separate untimed single-thread pass in which the index's distance
 //   function pointer is swapped for a counting wrapper (every distance hnswlib computes,
 //   upper layers included). hnswlib's own metric_distance_computations only counts upper-layer
@@ -253,7 +257,8 @@ int main(int argc, char **argv) {
     const size_t k = std::stoul(opt["--k"]), m = std::stoul(opt["--m"]), efc = std::stoul(opt["--ef-construction"]);
     const size_t threads = std::max<size_t>(1, std::stoul(opt["--threads"]));
     const size_t seed = std::stoul(opt["--seed"]);
-    const double min_seconds = std::max(0.0, std::stod(opt["--min-seconds"]));
+    const double min_seconds = std::stod(opt["--min-seconds"]);
+    if (!std::isfinite(min_seconds) || min_seconds < 0) die("--min-seconds: a finite number of seconds, 0 or more");
     std::vector<size_t> efs;
     for (size_t at = 0; at <= opt["--ef"].size();) {
         size_t comma = opt["--ef"].find(',', at);
@@ -294,7 +299,13 @@ int main(int argc, char **argv) {
         for (auto &t : ts) t.join();
     }
     const double build_seconds = load ? 0.0 : std::chrono::duration<double>(Clock::now() - t0).count();
-    if (!load && !saved.empty()) index.saveIndex(saved);
+    if (load && (index.M_ != m || index.ef_construction_ != efc || index.cur_element_count != n ||
+                 index.data_size_ != dim * sizeof(float)))
+        die(saved + ": saved with other parameters or data (M, ef_construction, count or dimension differ)");
+    if (!load && !saved.empty()) {
+        index.saveIndex(saved + ".tmp");
+        if (std::rename((saved + ".tmp").c_str(), saved.c_str()) != 0) die("cannot rename " + saved + ".tmp");
+    }
     if (load) std::printf("hnswlib index loaded from %s (not built: build time reported as 0)\n", saved.c_str());
     long long after = proc_status("VmRSS");
     // Which kernels hnswlib's space picked at run time (it checks the CPU when it is created).
@@ -420,12 +431,13 @@ int main(int argc, char **argv) {
     }
     j += "\n  ],\n";
     std::vector<std::string> notes = {
-        "C++ driver benches/hnswlib/sweep.cpp (no Python): single-thread QPS and latency percentiles from one loop "
+        "C++ driver benches/hnswlib/sweep.cpp (no Python): single-thread QPS and latency percentiles from the same loops "
         "of searchKnn calls on one thread; batch QPS from --threads std::threads",
         "bytes_per_vector: VmRSS after the build minus VmRSS before the index was created, per vector",
         "distances_per_query: every distance call, counted in a separate untimed pass",
     };
     if (metric == "cos") notes.push_back("cos: base and queries normalised before the build (hnswlib's rule), inner product");
+    if (load) notes.push_back("graph loaded with --index " + saved + ": not built in this run, build seconds reported as 0");
     j += "  \"notes\": [";
     for (size_t i = 0; i < notes.size(); i++) j += std::string(i ? ", " : "") + str(notes[i]);
     j += "]\n}\n";

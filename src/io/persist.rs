@@ -43,13 +43,12 @@ use std::collections::HashMap;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::Arc;
 use xxhash_rust::xxh3::Xxh3;
 
 use crate::graph::{Graph, MAX_LEVEL};
 use crate::index::{unpack_entry, Index, SlotKind, NO_ENTRY};
 use crate::params::{Params, MAX_M};
-use crate::store::cells::Cells;
+use crate::store::cells::{Cells, FileMap};
 use crate::store::codes::{Codes, Quantization, Sq8};
 use crate::store::slab::{valid_stride, Slab};
 use hnswx_kernels::Metric;
@@ -570,10 +569,14 @@ impl Index {
         if len < HEADER_LEN as u64 {
             return Index::read_with(&mut std::io::BufReader::new(file), len, verify);
         }
-        // SAFETY: a private (copy-on-write) mapping: our view cannot be changed by writes we
-        // make, and we make none. That nobody else changes or truncates the file while it is
-        // mapped is this function's own safety contract, passed on to its caller.
-        let map = Arc::new(unsafe { memmap2::MmapOptions::new().map_copy(&file) }.map_err(io)?);
+        // SAFETY: a private (copy-on-write) mapping: our writes (rows of free slots that
+        // `add` reuses) go to private copies of pages, never to the file. That nobody else
+        // changes or truncates the file while it is mapped is this function's own safety
+        // contract, passed on to its caller.
+        let file_map = unsafe { FileMap::private(&file) }.map_err(io)?;
+        // SAFETY: nothing writes the mapping before the index built on it is returned, and
+        // `map` is not used after that.
+        let map = unsafe { file_map.bytes() };
         let h: Header = bytemuck::pod_read_unaligned(&map[..HEADER_LEN]);
         let (params, count, upper_rows) = check_header(&h, len)?;
         let m = params.m;
@@ -598,15 +601,15 @@ impl Index {
             }
         }
         let misplaced = || FileError::Corrupt("a section does not fit the file".into());
-        let slab = Slab::mapped(&map, sec(0), params.dim, h.stride as usize, count).ok_or_else(misplaced)?;
+        let slab = Slab::mapped(&file_map, sec(0), params.dim, h.stride as usize, count).ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid AtomicU32.
-        let level0 = unsafe { Cells::mapped(&map, sec(1), count * (1 + 2 * m)) }.ok_or_else(misplaced)?;
+        let level0 = unsafe { Cells::mapped(&file_map, sec(1), count * (1 + 2 * m)) }.ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid u32.
-        let offsets = unsafe { Cells::mapped(&map, sec(2), count + 1) }.ok_or_else(misplaced)?;
+        let offsets = unsafe { Cells::mapped(&file_map, sec(2), count + 1) }.ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid AtomicU32.
-        let upper = unsafe { Cells::mapped(&map, sec(3), upper_rows * (1 + m)) }.ok_or_else(misplaced)?;
+        let upper = unsafe { Cells::mapped(&file_map, sec(3), upper_rows * (1 + m)) }.ok_or_else(misplaced)?;
         // SAFETY: every bit pattern is a valid AtomicU64.
-        let labels = unsafe { Cells::mapped(&map, sec(4), count) }.ok_or_else(misplaced)?;
+        let labels = unsafe { Cells::mapped(&file_map, sec(4), count) }.ok_or_else(misplaced)?;
         let kinds = if h.version >= 2 {
             let k = &map[h.reserved[0] as usize..][..count];
             if verify == Verify::All {
@@ -650,7 +653,7 @@ impl Index {
                 let table = crate::index::new_codes(&params.clone().quantization(q.0), 0)
                     .map_err(|e| FileError::Corrupt(format!("cannot hold the codes: {e}")))?
                     .expect("a kind with codes");
-                codes = Some(table.into_mapped(&map, offset, count).ok_or_else(misplaced)?);
+                codes = Some(table.into_mapped(&file_map, offset, count).ok_or_else(misplaced)?);
                 end = offset + bytes;
             }
             if align_up(end as u64) != h.file_len {
@@ -1372,15 +1375,28 @@ mod tests {
                 }
             }
         }
-        // A mapped index's free slot takes a new vector: its code goes to a private copy of
-        // the mapped page, and the walk finds it.
+        // A mapped index's free slot takes a new vector: its code row is written (to a
+        // private copy of the mapped page: the file does not change), so a save of it
+        // passes the loader's check that every code is its vector's.
         let index = small_sq8(Metric::L2);
         index.consolidate();
-        let map = mapped(&saved(&index, "free"), "free", Verify::All).unwrap();
+        let bytes = saved(&index, "free");
+        let dir = std::env::temp_dir().join(format!("hnswx-persist-cow-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("i.hnswx");
+        std::fs::write(&path, &bytes).unwrap();
+        // SAFETY: nothing modifies the file while it is mapped.
+        let map = unsafe { Index::open_mmap(&path, Verify::All) }.unwrap();
         assert!(map.codes.as_ref().unwrap().is_mapped());
         let v = [2.4f32, -0.9, 0.25];
         map.add(1000, &v).unwrap();
         assert_eq!(map.search(&v, 1, 20).unwrap()[0].label, 1000);
+        let again = saved(&map, "free-again");
+        let back = Index::read_from(&mut std::io::Cursor::new(&again), again.len() as u64).unwrap();
+        assert_eq!(back.get(1000).unwrap(), v);
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "the mapped file was written");
+        drop(map);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     /// Codes that are not their vectors' are refused by `load` and by a fully verified
@@ -1429,11 +1445,34 @@ mod tests {
                 assert!(matches!(&r, Err(FileError::Corrupt(_))), "word {word}: {r:?}");
             }
         }
-        // Truncated inside the codes: a length error (loaded) or corrupt (mapped), no panic.
-        let mut short = bytes.clone();
-        short.truncate(offset + len / 2);
-        assert!(load(&short).is_err());
-        assert!(mapped(&short, "short", Verify::Structure).is_err());
+        // Cut inside the codes, with a header that agrees (so the codes section itself must
+        // be found short): a length error (loaded) or corrupt (mapped), no panic.
+        let mut short = bytes[..offset + len / 2].to_vec();
+        let mut h = header(&short);
+        h.file_len = short.len() as u64;
+        with_header(&mut short, &mut h);
+        let r = load(&short);
+        assert!(matches!(r, Err(FileError::Length { .. })), "{r:?}");
+        let r = mapped(&short, "short", Verify::Structure);
+        assert!(matches!(&r, Err(FileError::Corrupt(w)) if w.contains("fit")), "{r:?}");
+        // Row constants forged to NaN (checksums recomputed): a structure-only map still
+        // answers (the walk's comparisons reject NaN; the rerank is exact), no panic.
+        let mut nan = bytes.clone();
+        for row in 0..200 {
+            let c = offset + row * stride + 4;
+            nan[c..c + 4].copy_from_slice(&f32::NAN.to_ne_bytes());
+        }
+        let sum = xxhash_rust::xxh3::xxh3_64(&nan[offset..offset + len]);
+        nan[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
+        let block = xxhash_rust::xxh3::xxh3_64(&nan[at..at + n - 8]);
+        nan[at + n - 8..at + n].copy_from_slice(&block.to_le_bytes());
+        let map = mapped(&nan, "nan", Verify::Structure).unwrap();
+        for i in 0..10 {
+            let q = [i as f32 * 0.2, 0.5, 0.3];
+            let got = map.search(&q, 3, 20).unwrap();
+            assert!(got.len() <= 3 && got.iter().all(|n| n.distance.is_finite()));
+        }
+        assert!(load(&nan).is_err());
     }
 
     /// A version-3 file (codes not stored: the block has no codes words and the file ends

@@ -1,5 +1,6 @@
 //! [`Cells`]: a table that lives either on the heap or inside a mapped index file, so the
-//! graph and the labels can be searched in place after `Index::open_mmap`.
+//! graph and the labels can be searched in place after `Index::open_mmap`; and [`FileMap`],
+//! that mapping.
 
 use memmap2::MmapMut;
 
@@ -23,9 +24,77 @@ enum Owner {
     /// [`Zeroed`]), freed when this is dropped.
     Pages(#[allow(dead_code)] Zeroed),
     /// A copy-on-write private mapping of an index file, shared by every table in it —
-    /// private and writable, so atomics on it are sound; never written, so no page is ever
-    /// copied.
-    Map(#[allow(dead_code)] Arc<MmapMut>),
+    /// private and writable, so atomics on it are sound; link tables are never written
+    /// there, so none of their pages is copied.
+    Map(#[allow(dead_code)] FileMap),
+}
+
+/// A private (copy-on-write) mapping of an index file, shared by every table mapped from it
+/// (slab, link tables, labels, codes). Its base pointer is taken once from the mapping
+/// itself (`MmapMut::as_mut_ptr`), never from a shared view of it, so rows that are written
+/// later (a freed slot reused by `add` writes its slab and code rows) are written through a
+/// pointer allowed to write; the writes go to private copies of the pages, never to the
+/// file.
+#[derive(Clone)]
+pub struct FileMap {
+    base: NonNull<u8>,
+    len: usize,
+    _map: Arc<MmapMut>,
+}
+
+// SAFETY: the mapping is owned by the `Arc` (freed when the last clone goes); `base` is only
+// an address into it. Concurrent access to the bytes is governed by the tables built on it
+// (atomics, or rows written once before publication), as for heap tables.
+unsafe impl Send for FileMap {}
+// SAFETY: as above.
+unsafe impl Sync for FileMap {}
+
+impl FileMap {
+    /// Maps `file` privately (copy-on-write).
+    ///
+    /// # Safety
+    /// The file must not be modified or truncated while the mapping (any clone, any table
+    /// built on it) lives: `Index::open_mmap`'s contract.
+    pub unsafe fn private(file: &std::fs::File) -> std::io::Result<FileMap> {
+        // SAFETY: forwarded from the caller; a private mapping is never written back.
+        let map = unsafe { memmap2::MmapOptions::new().map_copy(file) }?;
+        Ok(FileMap::of(map))
+    }
+
+    /// `map` (a private file mapping, or an anonymous one in tests) with its base pointer.
+    pub(crate) fn of(mut map: MmapMut) -> FileMap {
+        let len = map.len();
+        // A mapping's address is never null (memmap2 gives a dangling, aligned pointer for
+        // an empty one).
+        let base = NonNull::new(map.as_mut_ptr()).expect("a mapping is never at address 0");
+        FileMap {
+            base,
+            len,
+            _map: Arc::new(map),
+        }
+    }
+
+    /// The mapped bytes, to check them while opening.
+    ///
+    /// # Safety
+    /// Nothing writes the mapping while the slice lives (true until the index built on it
+    /// is returned: only `add` on a free slot writes).
+    pub unsafe fn bytes(&self) -> &[u8] {
+        // SAFETY: `len` mapped bytes at `base`, alive while `self` is; not written meanwhile
+        // (caller).
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr(), self.len) }
+    }
+
+    /// Address of byte `offset` if `bytes` bytes from there lie inside the mapping and it is
+    /// a multiple of `align`; else `None`.
+    pub fn at(&self, offset: usize, bytes: usize, align: usize) -> Option<NonNull<u8>> {
+        if offset.checked_add(bytes)? > self.len {
+            return None;
+        }
+        // In bounds (checked), derived from the writable base pointer.
+        let p = self.base.as_ptr().wrapping_add(offset);
+        (p as usize).is_multiple_of(align).then(|| NonNull::new(p)).flatten()
+    }
 }
 
 // SAFETY: `Cells<T>` is a `[T]` owned by it (or by the mapping it keeps alive); sharing or
@@ -109,19 +178,13 @@ impl<T> Cells<T> {
     ///
     /// # Safety
     /// Every bit pattern must be a valid `T` (true of the integer and atomic types used here).
-    pub unsafe fn mapped(map: &Arc<MmapMut>, offset: usize, len: usize) -> Option<Self> {
+    pub unsafe fn mapped(map: &FileMap, offset: usize, len: usize) -> Option<Self> {
         let bytes = len.checked_mul(std::mem::size_of::<T>())?;
-        if offset.checked_add(bytes)? > map.len() {
-            return None;
-        }
-        let p = map.as_ptr().wrapping_add(offset) as *mut T;
-        if !p.is_aligned() {
-            return None;
-        }
+        let p = map.at(offset, bytes, std::mem::align_of::<T>())?;
         Some(Cells {
-            ptr: NonNull::new(p)?,
+            ptr: p.cast::<T>(),
             len,
-            owner: Owner::Map(Arc::clone(map)),
+            owner: Owner::Map(map.clone()),
         })
     }
 }

@@ -30,15 +30,14 @@
 
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
-
-use memmap2::MmapMut;
+use std::sync::OnceLock;
 
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
 use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, MAX_INT_WEIGHT};
 
 use crate::error::{Error, Result};
 
+use crate::store::cells::FileMap;
 use crate::store::slab::{Zeroed, SLAB_ALIGN};
 
 /// How the graph is walked (set with [`Params::quantization`](crate::Params::quantization)).
@@ -157,10 +156,14 @@ impl Sq8 {
         let mut offset = Vec::with_capacity(dim);
         let mut scale = Vec::with_capacity(dim);
         for (&l, &h) in lo.iter().zip(hi) {
-            if l.is_finite() && h.is_finite() && h > l {
+            // f64: `h − l` can overflow f32 for components near ±f32::MAX / 2.
+            let s = ((f64::from(h) - f64::from(l)) / 255.0) as f32;
+            // A subnormal scale (a range below about 3·10⁻³⁶) counts as constant: codes are
+            // then the same on a CPU that flushes subnormals to zero, so a stored code row
+            // always equals its vector coded again (see `Codes::first_mismatch`).
+            if l.is_finite() && h.is_finite() && h > l && s.is_normal() {
                 offset.push(l);
-                // f64: `h − l` can overflow f32 for components near ±f32::MAX / 2.
-                scale.push(((f64::from(h) - f64::from(l)) / 255.0) as f32);
+                scale.push(s);
             } else {
                 offset.push(if l.is_finite() { l } else { 0.0 });
                 scale.push(0.0);
@@ -170,8 +173,9 @@ impl Sq8 {
     }
 
     /// Whether the parameters can code anything with every row constant and every
-    /// reconstruction finite in `f32`: finite, scales non-negative, `Σ(255·sᵢ)²` and `Σoᵢ²`
-    /// (the largest row constant and the offset's squared norm) at most `f32::MAX / 16`.
+    /// reconstruction finite in `f32`: finite, scales zero or normal (positive, not
+    /// subnormal), `Σ(255·sᵢ)²` and `Σoᵢ²` (the largest row constant and the offset's squared
+    /// norm) at most `f32::MAX / 16`.
     pub fn is_valid(&self, dim: usize) -> bool {
         let bound = f64::from(f32::MAX) / 16.0;
         let span: f64 = self.scale.iter().map(|&s| (255.0 * f64::from(s)).powi(2)).sum();
@@ -179,7 +183,7 @@ impl Sq8 {
         self.offset.len() == dim
             && self.scale.len() == dim
             && self.offset.iter().all(|o| o.is_finite())
-            && self.scale.iter().all(|s| s.is_finite() && *s >= 0.0)
+            && self.scale.iter().all(|&s| s == 0.0 || (s.is_normal() && s > 0.0))
             && span <= bound
             && off <= bound
     }
@@ -259,7 +263,7 @@ enum Owner {
     Pages(#[allow(dead_code)] Zeroed),
     /// The codes section of a mapped index file (a private, copy-on-write mapping, as the
     /// slab's: rows written later by `add` go to private pages, never to the file).
-    Map(#[allow(dead_code)] Arc<MmapMut>),
+    Map(#[allow(dead_code)] FileMap),
 }
 
 /// How a row is coded.
@@ -284,9 +288,10 @@ pub(crate) struct Codes {
     table: Table,
 }
 
-// SAFETY: a plain byte buffer (`Zeroed` only points at it) plus immutable parameters; rows are
-// written once by the owner of a slot before it is published (release) and read only after
-// (acquire), the same protocol as the slab's.
+// SAFETY: a plain byte buffer (our `Zeroed` pages, or a private file mapping kept alive by
+// its `FileMap`; `ptr` only points into it) plus immutable parameters; rows are written once
+// by the owner of a slot before it is published (release) and read only after (acquire), the
+// same protocol as the slab's.
 unsafe impl Send for Codes {}
 // SAFETY: as above.
 unsafe impl Sync for Codes {}
@@ -457,9 +462,12 @@ impl Codes {
     }
 
     /// Codes `v` into `row` (`stride` bytes, 2-byte aligned); padding bytes are left as
-    /// they are. Deterministic (scalar arithmetic, round to nearest), so a row coded again
-    /// on any machine gives the same bytes: [`first_mismatch`](Self::first_mismatch) relies
-    /// on it.
+    /// they are. Deterministic, so a row coded again on any machine gives the same bytes
+    /// ([`first_mismatch`](Self::first_mismatch) relies on it): SQ8 in scalar arithmetic
+    /// with scales zero or normal (a process that flushes subnormals to zero could differ
+    /// only on subnormal components whose dimension's range is itself near the smallest
+    /// normal float), F16 with the `half` crate's conversion, round to nearest even whether it runs on
+    /// F16C, NEON or in software.
     fn encode(&self, coder: Coder<'_>, v: &[f32], row: &mut [u8]) {
         match coder {
             Coder::Sq8(q) => {
@@ -588,18 +596,11 @@ impl Codes {
     /// This (new) table with its rows replaced by the `rows` rows at byte `offset` of
     /// `map` (a mapped file's codes section), or `None` if they do not fit in the map or do
     /// not start 64-byte aligned.
-    pub fn into_mapped(self, map: &Arc<MmapMut>, offset: usize, rows: usize) -> Option<Codes> {
-        let bytes = rows.checked_mul(self.stride)?;
-        if offset.checked_add(bytes)? > map.len() {
-            return None;
-        }
-        let p = map.as_ptr().wrapping_add(offset) as *mut u8;
-        if !(p as usize).is_multiple_of(SLAB_ALIGN) {
-            return None;
-        }
+    pub fn into_mapped(self, map: &FileMap, offset: usize, rows: usize) -> Option<Codes> {
+        let ptr = map.at(offset, rows.checked_mul(self.stride)?, SLAB_ALIGN)?;
         Some(Codes {
-            _owner: Owner::Map(Arc::clone(map)),
-            ptr: NonNull::new(p)?,
+            _owner: Owner::Map(map.clone()),
+            ptr,
             capacity: rows,
             ..self
         })

@@ -8,10 +8,10 @@
 //! are given the stride as the length (whole registers over the zeros rather than a masked
 //! tail); a row never extends past the slab, the last one included.
 
-use memmap2::MmapMut;
 use std::alloc::Layout;
 use std::ptr::NonNull;
-use std::sync::Arc;
+
+use crate::store::cells::FileMap;
 
 /// Floats per cache line: the padded layout rounds rows up to a multiple of this.
 pub const ROW_ALIGN_FLOATS: usize = 16;
@@ -71,7 +71,7 @@ pub fn valid_stride(dim: usize, stride: usize) -> bool {
 /// What keeps the slab's rows alive: our own allocation, or a mapped index file.
 enum SlabOwner {
     Heap(#[allow(dead_code)] Zeroed),
-    Map(#[allow(dead_code)] Arc<MmapMut>),
+    Map(#[allow(dead_code)] FileMap),
 }
 
 /// A zeroed, 64-byte-aligned allocation, freed on drop: a failed allocation is an error
@@ -219,23 +219,17 @@ impl Slab {
     }
 
     /// `rows` rows of `stride` floats of a mapped index file starting at byte `offset`
-    /// (searched in place, never written), or `None` if they do not fit, the stride is shorter
-    /// than a row, or the slab does not start on a 64-byte boundary.
-    pub fn mapped(map: &Arc<MmapMut>, offset: usize, dim: usize, stride: usize, rows: usize) -> Option<Slab> {
+    /// (searched in place; a freed slot reused by `add` is written to a private copy of its
+    /// page), or `None` if they do not fit, the stride is shorter than a row, or the slab
+    /// does not start on a 64-byte boundary.
+    pub fn mapped(map: &FileMap, offset: usize, dim: usize, stride: usize, rows: usize) -> Option<Slab> {
         if stride < dim {
             return None;
         }
         let bytes = rows.checked_mul(stride)?.checked_mul(4)?;
-        if offset.checked_add(bytes)? > map.len() {
-            return None;
-        }
-        let p = map.as_ptr().wrapping_add(offset) as *mut f32;
-        if !(p as usize).is_multiple_of(SLAB_ALIGN) {
-            return None;
-        }
-        let ptr = NonNull::new(p)?;
+        let ptr = map.at(offset, bytes, SLAB_ALIGN)?.cast::<f32>();
         Some(Slab {
-            _owner: SlabOwner::Map(Arc::clone(map)),
+            _owner: SlabOwner::Map(map.clone()),
             ptr,
             dim,
             stride,
@@ -315,6 +309,7 @@ impl Slab {
 mod tests {
     use super::*;
     use hnswx_kernels::{select, Choice, Isa, Metric};
+    use memmap2::MmapMut;
 
     #[test]
     fn every_chosen_stride_is_valid_and_line_friendly() {
@@ -394,12 +389,13 @@ mod tests {
                 // contents are never read again.
                 let r = unsafe { libc::mprotect(map.as_mut_ptr().add(body).cast(), page, libc::PROT_NONE) };
                 assert_eq!(r, 0);
-                let map = Arc::new(map);
+                let start = map.as_ptr() as usize;
+                let map = FileMap::of(map);
                 let slab = Slab::mapped(&map, offset, dim, stride, rows).unwrap();
                 let last = rows as u32 - 1;
                 assert_eq!(
                     slab.row_ptr(last) as usize + 4 * stride,
-                    map.as_ptr() as usize + body,
+                    start + body,
                     "the last row ends at the guard page"
                 );
                 let q: Vec<f32> = (0..stride)
