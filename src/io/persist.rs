@@ -495,9 +495,7 @@ impl Index {
                 if len < at + c.len {
                     return Err(short(at + c.len));
                 }
-                let mut table = crate::index::new_codes(&params.clone().quantization(q.0), count)
-                    .map_err(|e| FileError::Corrupt(format!("cannot hold the codes: {e}")))?
-                    .expect("a kind with codes");
+                let mut table = code_table(&params, q.0, count)?;
                 let rows = table.rows_mut(count);
                 r.read_exact(rows).map_err(io)?;
                 if CHECKSUMS && verify == Verify::All && xxhash_rust::xxh3::xxh3_64(rows) != c.checksum {
@@ -518,12 +516,11 @@ impl Index {
         }
 
         let labels = Cells::heap(labels.into_iter().map(AtomicU64::new).collect());
-        let (params, sq8) = with_quantizer(params, quant);
-        let stored = codes.is_some();
-        let index = assemble(
+        assemble(
             &h,
             params,
             slab,
+            quant,
             codes,
             level0,
             upper,
@@ -531,8 +528,7 @@ impl Index {
             labels,
             kinds,
             true,
-        )?;
-        index.with_codes(sq8, stored, true).map_err(codes_mismatch)
+        )
     }
 
     /// Maps an index file and searches it in place: nothing is copied, pages are read as
@@ -650,9 +646,7 @@ impl Index {
                         return Err(PadError::NonZero.or_io(io));
                     }
                 }
-                let table = crate::index::new_codes(&params.clone().quantization(q.0), 0)
-                    .map_err(|e| FileError::Corrupt(format!("cannot hold the codes: {e}")))?
-                    .expect("a kind with codes");
+                let table = code_table(&params, q.0, 0)?;
                 codes = Some(table.into_mapped(&file_map, offset, count).ok_or_else(misplaced)?);
                 end = offset + bytes;
             }
@@ -663,12 +657,11 @@ impl Index {
             }
             quant = Some(q);
         }
-        let (params, sq8) = with_quantizer(params, quant);
-        let stored = codes.is_some();
-        let index = assemble(
+        assemble(
             &h,
             params,
             slab,
+            quant,
             codes,
             level0,
             upper,
@@ -676,26 +669,28 @@ impl Index {
             labels,
             kinds,
             verify == Verify::All,
-        )?;
-        index
-            .with_codes(sq8, stored, verify == Verify::All)
-            .map_err(codes_mismatch)
+        )
     }
 }
 
-/// The loader's error for codes that are not their vector's (see `Index::with_codes`).
-fn codes_mismatch(row: u32) -> FileError {
-    FileError::Corrupt(format!("the codes of vector {row} are not its vector's"))
+/// A new code table of `kind` with room for `rows` rows, for a loader.
+fn code_table(params: &Params, kind: Quantization, rows: usize) -> Result<Codes, FileError> {
+    crate::index::new_codes(&params.clone().quantization(kind), rows)
+        .map_err(|e| FileError::Corrupt(format!("cannot hold the codes: {e}")))?
+        .ok_or_else(|| FileError::Corrupt("quantiser: no codes for this kind".into()))
 }
 
-/// Checks the tables of a loaded or mapped file and makes the index. `check_vectors`:
-/// also require finite components, zero padding and distinct labels (reads the whole slab
-/// and builds the label map now rather than on first use).
+/// Checks the tables of a loaded or mapped file and makes the index, with the file's
+/// quantiser (`quant`, version 3 on) and its stored code rows (`codes`, version 4; without
+/// them codes are computed from the vectors). `check_vectors`: also require finite
+/// components, zero padding, distinct labels and stored codes that are their vectors' (reads
+/// the whole slab and builds the label map now rather than on first use).
 #[allow(clippy::too_many_arguments)]
 fn assemble(
     h: &Header,
     params: Params,
     slab: Slab,
+    quant: Option<Quantizer>,
     codes: Option<Codes>,
     level0: Cells<AtomicU32>,
     upper: Cells<AtomicU32>,
@@ -769,6 +764,8 @@ fn assemble(
         by_label = Some(map);
     }
     let rng = level_rng_after(h.seed, h.levels_drawn);
+    let (params, sq8) = with_quantizer(params, quant);
+    let stored = codes.is_some();
     Index::from_parts(
         params,
         slab,
@@ -781,7 +778,9 @@ fn assemble(
         rng,
         h.levels_drawn as usize,
     )
-    .map_err(|e| FileError::Corrupt(format!("cannot hold the index: {e}")))
+    .map_err(|e| FileError::Corrupt(format!("cannot hold the index: {e}")))?
+    .with_codes(sq8, stored, check_vectors)
+    .map_err(|row| FileError::Corrupt(format!("the codes of vector {row} are not its vector's")))
 }
 
 /// The level generator of an index whose first `drawn` levels were drawn already: seeded from
@@ -1135,6 +1134,12 @@ mod tests {
         bytes[..HEADER_LEN].copy_from_slice(bytemuck::bytes_of(h));
     }
 
+    /// Recomputes the checksum of the `n`-byte quantiser block at `at` (its last 8 bytes).
+    fn reseal_block(bytes: &mut [u8], at: usize, n: usize) {
+        let sum = xxhash_rust::xxh3::xxh3_64(&bytes[at..at + n - 8]);
+        bytes[at + n - 8..at + n].copy_from_slice(&sum.to_le_bytes());
+    }
+
     fn small() -> Index {
         let index = Index::new(Params::new(3, Metric::L2).seed(3), 60).unwrap();
         for i in 0..50u64 {
@@ -1243,8 +1248,7 @@ mod tests {
             let trained = u32::from_le_bytes(b[at + 4..at + 8].try_into().unwrap());
             let n = if trained == 1 { 48 + 8 * 3 } else { 48 };
             edit(&mut b[at..at + n - 8]);
-            let sum = xxhash_rust::xxh3::xxh3_64(&b[at..at + n - 8]);
-            b[at + n - 8..at + n].copy_from_slice(&sum.to_le_bytes());
+            reseal_block(&mut b, at, n);
             Index::read_from(&mut std::io::Cursor::new(&b), b.len() as u64)
         };
         let f16 = Index::new(Params::new(3, Metric::L2).seed(3).quantization(Quantization::F16), 60).unwrap();
@@ -1416,8 +1420,7 @@ mod tests {
         let len = 200 * stride;
         let sum = xxhash_rust::xxh3::xxh3_64(&flipped[offset..offset + len]);
         flipped[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
-        let block = xxhash_rust::xxh3::xxh3_64(&flipped[at..at + n - 8]);
-        flipped[at + n - 8..at + n].copy_from_slice(&block.to_le_bytes());
+        reseal_block(&mut flipped, at, n);
         let r = load(&flipped);
         assert!(
             matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
@@ -1439,8 +1442,7 @@ mod tests {
             let mut b = bytes.clone();
             let w = at + n - 40 + 8 * word;
             b[w..w + 8].copy_from_slice(&value.to_le_bytes());
-            let block = xxhash_rust::xxh3::xxh3_64(&b[at..at + n - 8]);
-            b[at + n - 8..at + n].copy_from_slice(&block.to_le_bytes());
+            reseal_block(&mut b, at, n);
             for r in [load(&b), mapped(&b, "desc", Verify::Structure)] {
                 assert!(matches!(&r, Err(FileError::Corrupt(_))), "word {word}: {r:?}");
             }
@@ -1464,8 +1466,7 @@ mod tests {
         }
         let sum = xxhash_rust::xxh3::xxh3_64(&nan[offset..offset + len]);
         nan[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
-        let block = xxhash_rust::xxh3::xxh3_64(&nan[at..at + n - 8]);
-        nan[at + n - 8..at + n].copy_from_slice(&block.to_le_bytes());
+        reseal_block(&mut nan, at, n);
         let map = mapped(&nan, "nan", Verify::Structure).unwrap();
         for i in 0..10 {
             let q = [i as f32 * 0.2, 0.5, 0.3];
