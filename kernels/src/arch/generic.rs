@@ -223,6 +223,8 @@ pub(crate) trait IntDot: Copy {
     /// `self` plus the products of `STEP` weights at `w` and `STEP` codes at `c`, summed
     /// into the lanes.
     unsafe fn madd(self, w: *const i16, c: *const u8) -> Self;
+    /// Lane-wise `self + b` (exact: lanes stay below 2³⁰, see [`INT_CHUNK`]).
+    unsafe fn add(self, b: Self) -> Self;
     /// Sum of all lanes.
     unsafe fn hsum(self) -> i32;
 }
@@ -230,36 +232,64 @@ pub(crate) trait IntDot: Copy {
 /// `Σ wᵢ·cᵢ` over `i16` weights and `u8` codes, exactly, as `f32` (rounded once, from the
 /// exact integer). Weights must satisfy `|wᵢ| ≤ MAX_INT_WEIGHT`.
 ///
+/// Rows up to [`INT_CHUNK`] long (every common dimension) are one pass in `i32` lanes; longer
+/// ones are summed chunk by chunk into an `i64`.
+///
 /// # Safety
 /// As for [`IntDot`]; `w` and `c` valid for `n` reads.
 #[inline(always)]
 pub(crate) unsafe fn idot<V: IntDot>(w: *const i16, c: *const u8, n: usize) -> f32 {
-    let mut total = 0i64;
-    let mut i = 0;
-    // SAFETY: every access below stays under `n` (loop bounds), which the caller guarantees
+    // SAFETY: both branches read chunks inside `[0, n)`, which the caller guarantees
     // readable; the instruction set is the caller's.
     unsafe {
-        while i < n {
-            let end = (i + INT_CHUNK).min(n);
-            let (mut a, mut b) = (V::zero(), V::zero());
-            while i + 2 * V::STEP <= end {
-                a = a.madd(w.add(i), c.add(i));
-                b = b.madd(w.add(i + V::STEP), c.add(i + V::STEP));
-                i += 2 * V::STEP;
-            }
-            if i + V::STEP <= end {
-                a = a.madd(w.add(i), c.add(i));
-                i += V::STEP;
-            }
-            let mut s = i64::from(a.hsum()) + i64::from(b.hsum());
-            while i < end {
-                s += i64::from(*w.add(i)) * i64::from(*c.add(i));
-                i += 1;
-            }
-            total += s;
+        if n <= INT_CHUNK {
+            // An `i32` converts to `f32` with the same single rounding as the `i64` below.
+            return idot_chunk::<V>(w, c, n) as f32;
         }
+        let mut total = 0i64;
+        let mut i = 0;
+        while i < n {
+            let len = (n - i).min(INT_CHUNK);
+            total += i64::from(idot_chunk::<V>(w.add(i), c.add(i), len));
+            i += len;
+        }
+        total as f32
     }
-    total as f32
+}
+
+/// `Σ wᵢ·cᵢ` for `n ≤ INT_CHUNK` (so exact in `i32`, see [`INT_CHUNK`]): four steps a turn
+/// into two accumulators (the adds, not the loads, would otherwise chain), then single
+/// steps, one horizontal sum, and the last `n mod STEP` elements in scalar code.
+///
+/// # Safety
+/// As for [`idot`], and `n ≤ INT_CHUNK`.
+#[inline(always)]
+unsafe fn idot_chunk<V: IntDot>(w: *const i16, c: *const u8, n: usize) -> i32 {
+    debug_assert!(n <= INT_CHUNK);
+    let s = V::STEP;
+    // SAFETY: full steps only while `i + STEP ≤ n` (four only while `i + 4·STEP ≤ n`), the
+    // scalar tail below `n`: every read inside `[0, n)` (the caller's guarantee).
+    unsafe {
+        let (mut a, mut b) = (V::zero(), V::zero());
+        let mut i = 0;
+        while i + 4 * s <= n {
+            a = a.madd(w.add(i), c.add(i));
+            b = b.madd(w.add(i + s), c.add(i + s));
+            a = a.madd(w.add(i + 2 * s), c.add(i + 2 * s));
+            b = b.madd(w.add(i + 3 * s), c.add(i + 3 * s));
+            i += 4 * s;
+        }
+        while i + s <= n {
+            a = a.madd(w.add(i), c.add(i));
+            i += s;
+        }
+        let mut sum = a.add(b).hsum();
+        while i < n {
+            sum += i32::from(*w.add(i)) * i32::from(*c.add(i));
+            i += 1;
+        }
+        sum
+    }
 }
 
 /// The plain-Rust [`IntDot`]: eight `i32` lanes, sixteen elements a step (the scalar and
@@ -286,6 +316,14 @@ impl IntDot for Lanes {
                 )
             };
             self.0[j] = self.0[j].wrapping_add(p).wrapping_add(q);
+        }
+        self
+    }
+
+    #[inline(always)]
+    unsafe fn add(mut self, b: Self) -> Self {
+        for (x, y) in self.0.iter_mut().zip(b.0) {
+            *x = x.wrapping_add(y);
         }
         self
     }

@@ -212,6 +212,12 @@ impl IntDot for NeonInt {
     }
 
     #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        unsafe { NeonInt(vaddq_s32(self.0, b.0), vaddq_s32(self.1, b.1)) }
+    }
+
+    #[inline(always)]
     unsafe fn hsum(self) -> i32 {
         // SAFETY: see the impl's comment.
         unsafe { vaddvq_s32(vaddq_s32(self.0, self.1)) }

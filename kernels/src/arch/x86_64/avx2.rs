@@ -140,6 +140,12 @@ impl IntDot for Avx2Int {
     }
 
     #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        Avx2Int(unsafe { _mm256_add_epi32(self.0, b.0) })
+    }
+
+    #[inline(always)]
     unsafe fn hsum(self) -> i32 {
         // SAFETY: see the impl's comment.
         unsafe {

@@ -133,6 +133,12 @@ impl IntDot for Avx512Int {
     }
 
     #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        Avx512Int(unsafe { _mm512_add_epi32(self.0, b.0) })
+    }
+
+    #[inline(always)]
     unsafe fn hsum(self) -> i32 {
         // SAFETY: see the impl's comment. The lanes cannot overflow (`INT_CHUNK`), so the
         // wrapping sum is the exact one.
@@ -164,6 +170,12 @@ impl IntDot for VnniInt {
             let w = _mm512_loadu_si512(w.cast());
             VnniInt(_mm512_dpwssd_epi32(self.0, c, w))
         }
+    }
+
+    #[inline(always)]
+    unsafe fn add(self, b: Self) -> Self {
+        // SAFETY: see the impl's comment.
+        VnniInt(unsafe { _mm512_add_epi32(self.0, b.0) })
     }
 
     #[inline(always)]
