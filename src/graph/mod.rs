@@ -250,18 +250,6 @@ impl Graph {
         }
     }
 
-    /// Bytes of one layer-0 row (the count and `m0` link slots), for prefetching.
-    #[inline(always)]
-    pub fn row0_bytes(&self) -> usize {
-        (1 + self.m0) * std::mem::size_of::<u32>()
-    }
-
-    /// Start of node `i`'s layer-0 row, for prefetching.
-    #[inline(always)]
-    pub fn row0_ptr(&self, i: u32) -> *const u8 {
-        self.level0.as_ptr().wrapping_add(i as usize * (1 + self.m0)).cast()
-    }
-
     /// Takes node `i`'s spinlock; it is released when the guard drops.
     #[inline]
     pub fn lock(&self, i: u32) -> LockGuard<'_> {

@@ -485,7 +485,8 @@ impl Index {
         s.pool.insert(ep, d);
         while let Some(cur) = s.pool.pop() {
             if let Some(next) = s.pool.peek_next() {
-                prefetch_bytes(self.graph.row0_ptr(next), self.graph.row0_bytes());
+                let row = self.graph.row(next, layer);
+                prefetch_bytes(row.as_ptr().cast(), std::mem::size_of_val(row));
             }
             self.unvisited_neighbours(s, cur, layer);
             if s.ids.is_empty() {
@@ -571,16 +572,17 @@ pub fn default_rerank(k: usize) -> usize {
 }
 
 /// Hints the CPU to fetch every cache line of the `bytes` bytes at `p` (a layer-0 link row
-/// of 1 + 2M words straddles three lines at M 16). Never faults.
+/// of 1 + 2M words covers three lines at M 16). Never faults.
 #[inline(always)]
 pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize) {
     const LINE: usize = 64;
-    let first = p.wrapping_sub(p as usize % LINE);
-    let end = p.wrapping_add(bytes) as usize;
-    let mut line = first;
-    while (line as usize) < end {
-        prefetch(line);
-        line = line.wrapping_add(LINE);
+    let skew = p as usize % LINE;
+    let first = p.wrapping_sub(skew);
+    let span = bytes.saturating_add(skew);
+    let mut off = 0;
+    while off < span {
+        prefetch(first.wrapping_add(off));
+        off += LINE;
     }
 }
 

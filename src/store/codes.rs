@@ -908,6 +908,7 @@ fn sq8_term<const L2: bool>(x: f32, o: f32) -> f64 {
 /// one pass for the largest weight and the constant, one to round the weights to `i16`.
 fn prepare_weights<const L2: bool>(q: &[f32], offsets: &[f32], scales: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
     const L: usize = PREP_LANES;
+    debug_assert!(q.len() == offsets.len() && q.len() == scales.len() && q.len() == wi.len());
     let (qc, qr) = q.as_chunks::<L>();
     let (oc, or) = offsets.as_chunks::<L>();
     let (sc, sr) = scales.as_chunks::<L>();
@@ -922,7 +923,7 @@ fn prepare_weights<const L2: bool>(q: &[f32], offsets: &[f32], scales: &[f32], w
         }
     }
     let mut top = tops.into_iter().fold(0.0f64, f64::max);
-    let mut sum = (sums[0] + sums[1]) + (sums[2] + sums[3]);
+    let mut sum: f64 = sums.iter().sum();
     for ((&x, &o), &s) in qr.iter().zip(or).zip(sr) {
         top = top.max(sq8_weight::<L2>(x, o, s).abs());
         sum += sq8_term::<L2>(x, o);

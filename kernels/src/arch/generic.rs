@@ -240,7 +240,8 @@ pub(crate) trait IntDot: Copy {
 #[inline(always)]
 pub(crate) unsafe fn idot<V: IntDot>(w: *const i16, c: *const u8, n: usize) -> f32 {
     // SAFETY: both branches read chunks inside `[0, n)`, which the caller guarantees
-    // readable; the instruction set is the caller's.
+    // readable, each at most `INT_CHUNK` long (as `idot_chunk` requires); the instruction
+    // set is the caller's.
     unsafe {
         if n <= INT_CHUNK {
             // An `i32` converts to `f32` with the same single rounding as the `i64` below.
