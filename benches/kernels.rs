@@ -15,8 +15,10 @@
 //! call, so rows mostly come from DRAM as in a real search; our kernels prefetch the rows
 //! ahead, simsimd is called once per row.
 //!
-//! Quantised rows (`quant/one`, `quant/many`; filter with `-- quant`): the SQ8 kernel
-//! `dot_f32_u8` and the `f16` kernels (`l2sq_f32_f16`, `dot_f32_f16`) beside the `f32` ones,
+//! Quantised rows (`quant/one`, `quant/many`; filter with `-- quant`): the SQ8 kernels
+//! `dot_f32_u8` and, one-to-many only, `dot_i16_u8_many` (`u8-idot`: integer weights, the
+//! kernel the index's walk uses; the safe call checks the weights once per call, 1/32 of
+//! the row work, so its one-to-one form would mostly time that check) and the `f16` kernels (`l2sq_f32_f16`, `dot_f32_f16`) beside the `f32` ones,
 //! every instruction set, at dims 96/128/384/768. One-to-many draws its 32 rows from tables of
 //! the same row count (that of a 128 MiB `f32` table, rows padded to 64 bytes), so the `f16`
 //! and `u8` tables are a half and a quarter of its size, as they would be in an index.
@@ -138,12 +140,13 @@ fn one_to_many(c: &mut Criterion, metric: Metric) {
 const QUANT_DIMS: [usize; 4] = [96, 128, 384, 768];
 const QUANT_TABLE_BYTES: usize = 128 << 20;
 /// The kernels of the quantised groups, in report order: (name, the f32 kernel it replaces).
-const QUANT_KINDS: [(&str, &str); 5] = [
+const QUANT_KINDS: [(&str, &str); 6] = [
     ("f32-l2sq", "f32-l2sq"),
     ("f32-dot", "f32-dot"),
     ("f16-l2sq", "f32-l2sq"),
     ("f16-dot", "f32-dot"),
     ("u8-dot", "f32-dot"),
+    ("u8-idot", "f32-dot"),
 ];
 
 fn available<E: Element>() -> Vec<Isa> {
@@ -164,6 +167,13 @@ fn code(x: f32) -> u8 {
 
 fn to_codes(v: &[f32]) -> AVec<u8, ConstAlign<64>> {
     AVec::from_iter(64, v.iter().map(|&x| code(x)))
+}
+
+/// A query in [-1, 1) as the integer weights of `dot_i16_u8` (the walk's form: scaled to
+/// ±`MAX_INT_WEIGHT` and rounded).
+fn to_weights(v: &[f32]) -> Vec<i16> {
+    let max = f32::from(kernels::MAX_INT_WEIGHT);
+    v.iter().map(|&x| (x * max).round().clamp(-max, max) as i16).collect()
 }
 
 /// `f32`, `f16` and `u8` kernels side by side, one-to-one: both vectors in L1.
@@ -263,12 +273,20 @@ fn quant_many(c: &mut Criterion) {
                 });
             }
         }
+        let w = to_weights(&q);
         for isa in available::<u8>() {
             let k = kernels::select_for::<u8>(Choice::Force(isa)).unwrap();
             let mut next = lists.chunks_exact(MANY_IDS).cycle();
             group.bench_with_input(BenchmarkId::new(format!("u8-dot-{isa}"), dim), &dim, |b, _| {
                 b.iter(|| {
                     k.dot_f32_u8_many(black_box(&q), rows_c, next.next().unwrap(), &mut out);
+                    black_box(&out);
+                })
+            });
+            let mut next = lists.chunks_exact(MANY_IDS).cycle();
+            group.bench_with_input(BenchmarkId::new(format!("u8-idot-{isa}"), dim), &dim, |b, _| {
+                b.iter(|| {
+                    k.dot_i16_u8_many(black_box(&w), rows_c, next.next().unwrap(), &mut out);
                     black_box(&out);
                 })
             });
