@@ -584,13 +584,28 @@ fn dot_i16_u8_is_exact_for_every_dim() {
 fn dot_i16_u8_many_equals_one_to_one() {
     let ks = u8_kernels();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(13);
-    for dim in many_dims() {
+    // Past 2048 the many kernel scores row by row in i64 chunks instead of four rows at once.
+    for dim in many_dims().into_iter().chain([2047, 2048, 2049, 4111]) {
         for stride in [dim, dim.div_ceil(16) * 16 + 4, dim + 5] {
             let rows_n = 40;
             for base_off in [0usize, 3] {
-                let table = codes(rows_n * stride, base_off, || rng.next_u32() as u8);
+                // Every other table at the bound (codes 255, weights ±2047: the largest sums).
+                let extreme = base_off == 3;
+                let table = codes(rows_n * stride, base_off, || {
+                    if extreme {
+                        255
+                    } else {
+                        rng.next_u32() as u8
+                    }
+                });
                 let rows = Rows::new(table.get(), dim, stride).unwrap();
-                let w: Vec<i16> = (0..dim).map(|_| (rng.next_u32() % 4095) as i16 - 2047).collect();
+                let w: Vec<i16> = (0..dim)
+                    .map(|i| match extreme {
+                        true if i % 3 == 2 => -2047,
+                        true => 2047,
+                        false => (rng.next_u32() % 4095) as i16 - 2047,
+                    })
+                    .collect();
                 let count = (rng.next_u32() % 41) as usize;
                 let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
                 for k in &ks {

@@ -227,6 +227,13 @@ pub(crate) trait IntDot: Copy {
     unsafe fn add(self, b: Self) -> Self;
     /// Sum of all lanes.
     unsafe fn hsum(self) -> i32;
+    /// The lane sums of four accumulators (four rows), `[a.hsum(), b.hsum(), c.hsum(),
+    /// d.hsum()]`; an instruction set with horizontal adds reduces the four together.
+    #[inline(always)]
+    unsafe fn hsum4(a: Self, b: Self, c: Self, d: Self) -> [i32; 4] {
+        // SAFETY: forwarded from the caller.
+        unsafe { [a.hsum(), b.hsum(), c.hsum(), d.hsum()] }
+    }
 }
 
 /// `Σ wᵢ·cᵢ` over `i16` weights and `u8` codes, exactly, as `f32` (rounded once, from the
@@ -290,6 +297,90 @@ unsafe fn idot_chunk<V: IntDot>(w: *const i16, c: *const u8, n: usize) -> i32 {
             i += 1;
         }
         sum
+    }
+}
+
+/// `Σ wᵢ·cᵢ` of one weight vector against four code rows at once, for `n ≤ INT_CHUNK`:
+/// one accumulator per row, the weights read once per step for all four (the compiler keeps
+/// the load in a register), and one four-way horizontal sum. Exact, so each result is the one
+/// [`idot_chunk`] gives for that row.
+///
+/// # Safety
+/// As for [`idot_chunk`], for each of the four rows.
+#[inline(always)]
+unsafe fn idot4<V: IntDot>(w: *const i16, c: [*const u8; 4], n: usize) -> [i32; 4] {
+    debug_assert!(n <= INT_CHUNK);
+    let s = V::STEP;
+    // SAFETY: full steps only while `i + STEP ≤ n`, the scalar tail below `n`: every read
+    // inside `[0, n)` of the weights and of each row (the caller's guarantee).
+    unsafe {
+        let (mut a0, mut a1, mut a2, mut a3) = (V::zero(), V::zero(), V::zero(), V::zero());
+        let mut i = 0;
+        while i + s <= n {
+            a0 = a0.madd(w.add(i), c[0].add(i));
+            a1 = a1.madd(w.add(i), c[1].add(i));
+            a2 = a2.madd(w.add(i), c[2].add(i));
+            a3 = a3.madd(w.add(i), c[3].add(i));
+            i += s;
+        }
+        let mut sums = V::hsum4(a0, a1, a2, a3);
+        while i < n {
+            let x = i32::from(*w.add(i));
+            for (sum, row) in sums.iter_mut().zip(c) {
+                *sum += x * i32::from(*row.add(i));
+            }
+            i += 1;
+        }
+        sums
+    }
+}
+
+/// The one-to-many integer SQ8 kernel: as [`gather`] with [`idot`], but rows up to
+/// [`INT_CHUNK`] long are scored four at a time ([`idot4`]), sharing the weight loads and
+/// the horizontal sums. The results equal [`idot`]'s for every row, bit for bit (integer
+/// sums are exact and are rounded to `f32` once).
+///
+/// # Safety
+/// As for [`gather`] with [`idot`]; weights bounded by [`MAX_INT_WEIGHT`].
+#[inline(always)]
+pub(crate) unsafe fn gather_int<V: IntDot>(
+    w: *const i16,
+    base: *const u8,
+    stride: usize,
+    dim: usize,
+    ids: *const u32,
+    count: usize,
+    out: *mut f32,
+) {
+    // SAFETY: `ids[j]` for `j < count` is readable and names a row with `dim` readable codes
+    // (caller); `out[j]` for `j < count` is writable (caller); prefetches never fault.
+    unsafe {
+        if dim > INT_CHUNK {
+            return gather(|a, b, n| idot::<V>(a, b, n), w, base, stride, dim, ids, count, out);
+        }
+        let row = |j: usize| base.add(*ids.add(j) as usize * stride);
+        let ahead = rows_ahead(dim);
+        for j in 0..count.min(ahead) {
+            super::prefetch_bytes(row(j), dim);
+        }
+        let mut j = 0;
+        while j + 4 <= count {
+            for k in j + ahead..(j + ahead + 4).min(count) {
+                super::prefetch_bytes(row(k), dim);
+            }
+            let sums = idot4::<V>(w, [row(j), row(j + 1), row(j + 2), row(j + 3)], dim);
+            for (k, sum) in sums.into_iter().enumerate() {
+                *out.add(j + k) = sum as f32;
+            }
+            j += 4;
+        }
+        while j < count {
+            if j + ahead < count {
+                super::prefetch_bytes(row(j + ahead), dim);
+            }
+            *out.add(j) = idot_chunk::<V>(w, row(j), dim) as f32;
+            j += 1;
+        }
     }
 }
 

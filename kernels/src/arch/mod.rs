@@ -21,16 +21,21 @@ const LINE: usize = 64;
 /// touches, also when it does not start on a line (rows of a table whose stride is not a
 /// whole number of lines straddle one more line than their length suggests). A hint only: it
 /// never faults, whatever the address, and is a no-op where the target has no prefetch.
+///
+/// One prefetch every 64 bytes from `p`, then one at the last byte: that touches every line
+/// of the range without computing where the lines start (the last line may be asked for
+/// twice, which costs one instruction and no memory traffic).
 #[inline(always)]
 pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize) {
-    let skew = p as usize % LINE;
-    let first = p.wrapping_sub(skew);
-    let span = bytes + skew;
+    if bytes == 0 {
+        return;
+    }
     let mut off = 0;
-    while off < span {
-        prefetch_line(first.wrapping_add(off));
+    while off < bytes {
+        prefetch_line(p.wrapping_add(off));
         off += LINE;
     }
+    prefetch_line(p.wrapping_add(bytes - 1));
 }
 
 #[inline(always)]
@@ -108,7 +113,21 @@ macro_rules! instantiate_codes {
                 unsafe { $crate::arch::generic::idot::<$int>(w, c, n) }
             }
 
-            $crate::arch::code_table!($isa, dot, idot $(, $feature)?);
+            $(#[target_feature(enable = $feature)])?
+            unsafe fn idot_many(
+                w: *const i16,
+                base: *const u8,
+                stride: usize,
+                dim: usize,
+                ids: *const u32,
+                count: usize,
+                out: *mut f32,
+            ) {
+                // SAFETY: instruction set as for `dot`; pointers are the caller's (`IntManyFn`).
+                unsafe { $crate::arch::generic::gather_int::<$int>(w, base, stride, dim, ids, count, out) }
+            }
+
+            $crate::arch::code_table!($isa, dot, idot, idot_many $(, $feature)?);
         }
     };
 }
@@ -170,10 +189,11 @@ macro_rules! table {
 }
 pub(crate) use table;
 
-/// Given one instruction set's one-to-one SQ8 `dot` (a [`crate::OneToOneFn<u8>`] in scope),
-/// defines the one-to-many kernel and the `KERNELS` table of `u8` codes.
+/// Given one instruction set's one-to-one SQ8 `dot` (a [`crate::OneToOneFn<u8>`] in scope)
+/// and its integer kernels `idot` / `idot_many` ([`crate::IntOneFn`], [`crate::IntManyFn`]),
+/// defines the one-to-many `dot` kernel and the `KERNELS` table of `u8` codes.
 macro_rules! code_table {
-    ($isa:expr, $dot:ident, $idot:ident $(, $feature:literal)?) => {
+    ($isa:expr, $dot:ident, $idot:ident, $idot_many:ident $(, $feature:literal)?) => {
         $(#[target_feature(enable = $feature)])?
         unsafe fn dot_many(
             w: *const f32,
@@ -188,20 +208,6 @@ macro_rules! code_table {
             unsafe { $crate::arch::generic::gather(|a, b, n| $dot(a, b, n), w, base, stride, dim, ids, count, out) }
         }
 
-        $(#[target_feature(enable = $feature)])?
-        unsafe fn idot_many(
-            w: *const i16,
-            base: *const u8,
-            stride: usize,
-            dim: usize,
-            ids: *const u32,
-            count: usize,
-            out: *mut f32,
-        ) {
-            // SAFETY: instruction set as for `idot`; pointers are the caller's (`IntManyFn`).
-            unsafe { $crate::arch::generic::gather(|a, b, n| $idot(a, b, n), w, base, stride, dim, ids, count, out) }
-        }
-
         /// This instruction set's SQ8 kernels. Only reachable through `crate::select_for`,
         /// which checks the CPU first.
         pub(crate) static KERNELS: $crate::Kernels<u8> = $crate::Kernels {
@@ -210,7 +216,7 @@ macro_rules! code_table {
                 dot: $dot,
                 dot_many,
                 idot: $idot,
-                idot_many,
+                idot_many: $idot_many,
             },
         };
     };

@@ -96,5 +96,22 @@ pub(crate) mod u8_codes {
         s as f32
     }
 
-    crate::arch::code_table!(Isa::Scalar, dot, idot);
+    /// [`idot`] against each listed row, in order.
+    ///
+    /// # Safety
+    /// As for `crate::IntManyFn`.
+    unsafe fn idot_many(
+        w: *const i16,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: *const u32,
+        count: usize,
+        out: *mut f32,
+    ) {
+        // SAFETY: pointers are the caller's (`IntManyFn`).
+        unsafe { crate::arch::generic::gather(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out) }
+    }
+
+    crate::arch::code_table!(Isa::Scalar, dot, idot, idot_many);
 }

@@ -146,6 +146,22 @@ impl IntDot for Avx2Int {
     }
 
     #[inline(always)]
+    unsafe fn hsum4(a: Self, b: Self, c: Self, d: Self) -> [i32; 4] {
+        // SAFETY: see the impl's comment. `vphaddd` adds adjacent lanes within each 128-bit
+        // half: after two rounds lane k of each half holds half of row k's sum, and the two
+        // halves added give the four sums (exact: no lane overflows, see `INT_CHUNK`).
+        unsafe {
+            let ab = _mm256_hadd_epi32(a.0, b.0);
+            let cd = _mm256_hadd_epi32(c.0, d.0);
+            let abcd = _mm256_hadd_epi32(ab, cd);
+            let s = _mm_add_epi32(_mm256_castsi256_si128(abcd), _mm256_extracti128_si256::<1>(abcd));
+            let mut out = [0i32; 4];
+            _mm_storeu_si128(out.as_mut_ptr().cast(), s);
+            out
+        }
+    }
+
+    #[inline(always)]
     unsafe fn hsum(self) -> i32 {
         // SAFETY: see the impl's comment.
         unsafe {
