@@ -589,36 +589,44 @@ fn dot_i16_u8_many_equals_one_to_one() {
         for stride in [dim, dim.div_ceil(16) * 16 + 4, dim + 5] {
             let rows_n = 40;
             for base_off in [0usize, 3] {
-                // Every other table at the bound (codes 255, weights ±2047: the largest sums).
+                // Every other table at the bound (codes 255, weights 2047: the largest sums),
+                // but for one zeroed column per row, so that the rows differ.
                 let extreme = base_off == 3;
+                let mut at = 0usize;
                 let table = codes(rows_n * stride, base_off, || {
-                    if extreme {
-                        255
-                    } else {
-                        rng.next_u32() as u8
+                    let (row, col) = (at / stride, at % stride);
+                    at += 1;
+                    match extreme {
+                        true if col == row % dim => 0,
+                        true => 255,
+                        false => rng.next_u32() as u8,
                     }
                 });
                 let rows = Rows::new(table.get(), dim, stride).unwrap();
                 let w: Vec<i16> = (0..dim)
-                    .map(|i| match extreme {
-                        true if i % 3 == 2 => -2047,
-                        true => 2047,
-                        false => (rng.next_u32() % 4095) as i16 - 2047,
+                    .map(|_| {
+                        if extreme {
+                            2047
+                        } else {
+                            (rng.next_u32() % 4095) as i16 - 2047
+                        }
                     })
                     .collect();
-                let count = (rng.next_u32() % 41) as usize;
-                let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
-                for k in &ks {
-                    let mut out = vec![f32::NAN; count];
-                    k.dot_i16_u8_many(&w, rows, &ids, &mut out);
-                    for (j, &id) in ids.iter().enumerate() {
-                        let one = k.dot_i16_u8(&w, rows.row(id as usize).unwrap());
-                        assert_eq!(
-                            out[j].to_bits(),
-                            one.to_bits(),
-                            "{} dim {dim} stride {stride} row {id}",
-                            k.isa()
-                        );
+                // Every remainder of a block of four, and a random count.
+                for count in [0, 1, 2, 3, 4, 5, 7, 40, (rng.next_u32() % 41) as usize] {
+                    let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
+                    for k in &ks {
+                        let mut out = vec![f32::NAN; count];
+                        k.dot_i16_u8_many(&w, rows, &ids, &mut out);
+                        for (j, &id) in ids.iter().enumerate() {
+                            let one = k.dot_i16_u8(&w, rows.row(id as usize).unwrap());
+                            assert_eq!(
+                                out[j].to_bits(),
+                                one.to_bits(),
+                                "{} dim {dim} stride {stride} count {count} row {id}",
+                                k.isa()
+                            );
+                        }
                     }
                 }
             }

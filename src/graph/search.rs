@@ -572,18 +572,19 @@ pub fn default_rerank(k: usize) -> usize {
 }
 
 /// Hints the CPU to fetch every cache line of the `bytes` bytes at `p` (a layer-0 link row
-/// of 1 + 2M words covers three lines at M 16). Never faults.
+/// of 1 + 2M words covers three lines at M 16): one prefetch every 64 bytes from `p`, then
+/// one at the last byte, as the kernels crate does for rows. Never faults.
 #[inline(always)]
 pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize) {
-    const LINE: usize = 64;
-    let skew = p as usize % LINE;
-    let first = p.wrapping_sub(skew);
-    let span = bytes.saturating_add(skew);
-    let mut off = 0;
-    while off < span {
-        prefetch(first.wrapping_add(off));
-        off += LINE;
+    if bytes == 0 {
+        return;
     }
+    let mut off = 0;
+    while off < bytes {
+        prefetch(p.wrapping_add(off));
+        off += 64;
+    }
+    prefetch(p.wrapping_add(bytes - 1));
 }
 
 /// Hints the CPU to fetch the cache line at `p`. Never faults.

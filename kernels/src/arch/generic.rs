@@ -335,15 +335,18 @@ unsafe fn idot4<V: IntDot>(w: *const i16, c: [*const u8; 4], n: usize) -> [i32; 
     }
 }
 
-/// The one-to-many integer SQ8 kernel: as [`gather`] with [`idot`], but rows up to
-/// [`INT_CHUNK`] long are scored four at a time ([`idot4`]), sharing the weight loads and
+/// The one-to-many integer SQ8 kernel: as [`gather`] with `one` (the instruction set's
+/// [`idot`]), but rows up to [`INT_CHUNK`] long are scored four at a time ([`idot4`]), sharing the weight loads and
 /// the horizontal sums. The results equal [`idot`]'s for every row, bit for bit (integer
 /// sums are exact and are rounded to `f32` once).
 ///
 /// # Safety
-/// As for [`gather`] with [`idot`]; weights bounded by [`MAX_INT_WEIGHT`].
+/// As for [`gather`] with `one`; weights bounded by [`MAX_INT_WEIGHT`].
+// The arguments are the raw one-to-many ABI (`crate::IntManyFn`) plus the row kernel.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn gather_int<V: IntDot>(
+    one: impl Fn(*const i16, *const u8, usize) -> f32,
     w: *const i16,
     base: *const u8,
     stride: usize,
@@ -356,10 +359,11 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
     // (caller); `out[j]` for `j < count` is writable (caller); prefetches never fault.
     unsafe {
         if dim > INT_CHUNK {
-            return gather(|a, b, n| idot::<V>(a, b, n), w, base, stride, dim, ids, count, out);
+            return gather(one, w, base, stride, dim, ids, count, out);
         }
         let row = |j: usize| base.add(*ids.add(j) as usize * stride);
-        let ahead = rows_ahead(dim);
+        // At least a block of four ahead, so that long rows too are fetched a block early.
+        let ahead = rows_ahead(dim).max(4);
         for j in 0..count.min(ahead) {
             super::prefetch_bytes(row(j), dim);
         }

@@ -124,7 +124,7 @@ macro_rules! instantiate_codes {
                 out: *mut f32,
             ) {
                 // SAFETY: instruction set as for `dot`; pointers are the caller's (`IntManyFn`).
-                unsafe { $crate::arch::generic::gather_int::<$int>(w, base, stride, dim, ids, count, out) }
+                unsafe { $crate::arch::generic::gather_int::<$int>(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out) }
             }
 
             $crate::arch::code_table!($isa, dot, idot, idot_many $(, $feature)?);

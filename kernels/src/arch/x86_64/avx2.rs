@@ -149,7 +149,8 @@ impl IntDot for Avx2Int {
     unsafe fn hsum4(a: Self, b: Self, c: Self, d: Self) -> [i32; 4] {
         // SAFETY: see the impl's comment. `vphaddd` adds adjacent lanes within each 128-bit
         // half: after two rounds lane k of each half holds half of row k's sum, and the two
-        // halves added give the four sums (exact: no lane overflows, see `INT_CHUNK`).
+        // halves added give the four sums (exact: no lane overflows, see `INT_CHUNK`). The
+        // unaligned 16-byte store writes exactly the four `i32`s of `out`.
         unsafe {
             let ab = _mm256_hadd_epi32(a.0, b.0);
             let cd = _mm256_hadd_epi32(c.0, d.0);
