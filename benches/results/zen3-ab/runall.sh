@@ -1,7 +1,8 @@
 #!/bin/bash
-# The alternating table in the README (2026-11-26, fifth session, commit after 4107ee7): every set,
-# saved graphs in /tmp/ab/idx (hnswx build / sweep.cpp --index), R rounds of ab2.sh.
-# The raw rounds NAME-s5.txt are stored here as sift.txt, mixture.txt, fashion.txt, minilm.txt.
+# The alternating table in the README (2026-11-26, fifth session): every set, saved graphs in
+# /tmp/ab/idx (hnswx build / sweep.cpp --index), R rounds of ab2.sh. Run twice (at 669274a and
+# 2c4cad8, same kernels for these dims); the two runs' NAME-s5.txt, concatenated (10 rounds), are
+# stored here as sift.txt, mixture.txt, fashion.txt, minilm.txt; `python3 med2.py sift.txt`.
 set -e
 cd /tmp/ab
 S=/work/shared/data; T=/work/main/target/data
