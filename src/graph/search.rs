@@ -507,13 +507,18 @@ impl Index {
     #[inline(always)]
     fn unvisited_neighbours(&self, s: &mut Scratch, cur: u32, layer: usize) {
         let row = self.graph.row(cur, layer);
+        let n = count(row);
+        // Without a branch on "visited": every link is written at the cursor, which moves
+        // on only past unvisited ones (a branch on that data-dependent bit mispredicts).
         s.ids.clear();
-        for j in 0..count(row) {
+        s.ids.resize(n, 0);
+        let mut kept = 0;
+        for j in 0..n {
             let id = link(row, j);
-            if s.visited.insert(id) {
-                s.ids.push(id);
-            }
+            s.ids[kept] = id;
+            kept += usize::from(s.visited.insert(id));
         }
+        s.ids.truncate(kept);
     }
 
     /// The filtered layer-0 search (two heaps, as in hnswlib): every node may become a
