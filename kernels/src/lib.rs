@@ -317,6 +317,15 @@ pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, 
 
 pub use arch::generic::MAX_INT_WEIGHT;
 
+/// Asks the CPU to bring every cache line of the `bytes` bytes at `p` into L1 (the same
+/// prefetch the one-to-many kernels issue for rows), for callers that know what they will
+/// read next (the index's walk prefetches link rows with it). A hint only: safe for any
+/// address, never faults, a no-op where the target has no prefetch instruction.
+#[inline(always)]
+pub fn prefetch(p: *const u8, bytes: usize) {
+    arch::prefetch_bytes(p, bytes);
+}
+
 mod sealed {
     use super::{arch, f16, IntManyFn, IntOneFn, Isa, Kernels, OneToManyFn, OneToOneFn};
     use std::sync::OnceLock;

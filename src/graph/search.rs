@@ -485,8 +485,9 @@ impl Index {
         s.pool.insert(ep, d);
         while let Some(cur) = s.pool.pop() {
             if let Some(next) = s.pool.peek_next() {
+                // Every line of the link row (1 + 2M words cover three lines at M 16).
                 let row = self.graph.row(next, layer);
-                prefetch_bytes(row.as_ptr().cast(), std::mem::size_of_val(row));
+                hnswx_kernels::prefetch(row.as_ptr().cast(), std::mem::size_of_val(row));
             }
             self.unvisited_neighbours(s, cur, layer);
             if s.ids.is_empty() {
@@ -574,32 +575,4 @@ impl Index {
 /// (capped at `ef` when used).
 pub fn default_rerank(k: usize) -> usize {
     k.saturating_mul(2).max(16)
-}
-
-/// Hints the CPU to fetch every cache line of the `bytes` bytes at `p` (a layer-0 link row
-/// of 1 + 2M words covers three lines at M 16): one prefetch every 64 bytes from `p`, then
-/// one at the last byte, as the kernels crate does for rows. Never faults.
-#[inline(always)]
-pub(crate) fn prefetch_bytes(p: *const u8, bytes: usize) {
-    if bytes == 0 {
-        return;
-    }
-    let mut off = 0;
-    while off < bytes {
-        prefetch(p.wrapping_add(off));
-        off += 64;
-    }
-    prefetch(p.wrapping_add(bytes - 1));
-}
-
-/// Hints the CPU to fetch the cache line at `p`. Never faults.
-#[inline(always)]
-pub(crate) fn prefetch(p: *const u8) {
-    #[cfg(target_arch = "x86_64")]
-    // SAFETY: PREFETCHT0 (SSE, present on every x86_64) is a hint: it cannot fault.
-    unsafe {
-        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(p.cast());
-    }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = p;
 }

@@ -336,9 +336,9 @@ unsafe fn idot4<V: IntDot>(w: *const i16, c: [*const u8; 4], n: usize) -> [i32; 
 }
 
 /// The one-to-many integer SQ8 kernel: as [`gather`] with `one` (the instruction set's
-/// [`idot`]), but rows up to [`INT_CHUNK`] long are scored four at a time ([`idot4`]), sharing the weight loads and
-/// the horizontal sums. The results equal [`idot`]'s for every row, bit for bit (integer
-/// sums are exact and are rounded to `f32` once).
+/// [`idot`]), but rows up to [`INT_CHUNK`] long are scored four at a time ([`idot4`]),
+/// sharing the weight loads and the horizontal sums. The results equal [`idot`]'s for every
+/// row, bit for bit (integer sums are exact and are rounded to `f32` once).
 ///
 /// # Safety
 /// As for [`gather`] with `one`; weights bounded by [`MAX_INT_WEIGHT`].
