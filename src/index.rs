@@ -119,13 +119,26 @@ pub(crate) struct Quiesced<'a> {
     index: &'a Index,
     /// Nodes in the snapshot.
     pub count: usize,
+    /// Claims are still paused (cleared by [`resume_claims`](Self::resume_claims)).
+    claims_paused: bool,
     _maintenance: MutexGuard<'a, ()>,
+}
+
+impl Quiesced<'_> {
+    /// Lets `add`s claim slots again while this guard still holds repairs and consolidations
+    /// (and other saves) back: for the part of a save that no longer reads the index (the
+    /// fsync, the rename), so writers do not wait on the disk.
+    pub(crate) fn resume_claims(&mut self) {
+        if std::mem::replace(&mut self.claims_paused, false) {
+            self.index.lock_slots().paused = false;
+            self.index.resumed.notify_all();
+        }
+    }
 }
 
 impl Drop for Quiesced<'_> {
     fn drop(&mut self) {
-        self.index.lock_slots().paused = false;
-        self.index.resumed.notify_all();
+        self.resume_claims();
     }
 }
 
@@ -483,6 +496,7 @@ impl Index {
         let q = Quiesced {
             index: self,
             count,
+            claims_paused: true,
             _maintenance: maintenance,
         };
         // Every slot claimed before the pause is linked first: a node nobody has started is

@@ -417,7 +417,7 @@ int hnswx_search_batch(const hnswx_index *index,
 
 /**
  * Saves the index to `path` crash-safely (temporary file, fsync, rename). Searches may run
- * meanwhile; adds wait for the save.
+ * meanwhile; adds wait while the file is written (not during the fsync).
  *
  * Errors: NULL_POINTER, INVALID_ARGUMENT (empty path), IO.
  *

@@ -217,7 +217,8 @@ impl Index {
     /// old node keeps the label, and hnswlib's label lookup takes the last element written
     /// under a label: call [`compact`](Self::compact) first for a file with live elements
     /// only. Like [`save`](Self::save), it waits for running inserts and holds new ones
-    /// (and repairs, consolidations) back until the file is written; searches go on.
+    /// back until the file is written (repairs and consolidations until it is synced);
+    /// searches go on.
     pub fn export_hnswlib(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
         let path = path.as_ref();
         let io = |source| FileError::Io {
@@ -225,7 +226,7 @@ impl Index {
             source,
         };
         // Same snapshot as `save`: every node below `n` linked, none added meanwhile.
-        let quiet = self.quiesce().ok_or(FileError::InsideProgressCallback)?;
+        let mut quiet = self.quiesce().ok_or(FileError::InsideProgressCallback)?;
         let n = quiet.count;
         let (dim, m, m0) = (self.dim(), self.params.m, 2 * self.params.m);
         let links_bytes = 4 + 4 * m0;
@@ -286,7 +287,9 @@ impl Index {
                 put(&row_words(self.graph.row(i, layer), m))?;
             }
         }
-        w.flush().map_err(io)?;
-        w.into_inner().map_err(|e| io(e.into_error()))?.sync_all().map_err(io)
+        let file = w.into_inner().map_err(|e| io(e.into_error()))?;
+        // Every byte is in the file: adds may claim slots again while it reaches the disk.
+        quiet.resume_claims();
+        file.sync_all().map_err(io)
     }
 }

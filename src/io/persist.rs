@@ -218,15 +218,16 @@ impl<W: Write> Hashed<W> {
 
 impl Index {
     /// Writes the index to `path`, crash-safely (temporary file in the same folder, fsync,
-    /// rename, fsync of the folder). Searches may run meanwhile; new `add`s wait for the
-    /// save to finish, and inserts already running are waited for first.
+    /// rename, fsync of the folder). Searches may run meanwhile; inserts already running are
+    /// waited for first, and new `add`s wait while the file is written (not while it is
+    /// synced to disk).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
         let path = path.as_ref();
         let io = |source| FileError::Io {
             path: path.to_path_buf(),
             source,
         };
-        let quiet = self.quiesce().ok_or(FileError::InsideProgressCallback)?;
+        let mut quiet = self.quiesce().ok_or(FileError::InsideProgressCallback)?;
         let count = quiet.count;
         let dir = path
             .parent()
@@ -236,7 +237,11 @@ impl Index {
             .file_name()
             .ok_or_else(|| io(std::io::Error::other("no file name")))?;
         let (tmp, file) = create_temp(dir, &name.to_string_lossy()).map_err(io)?;
-        let result = self.write_file(file, count).map_err(io).and_then(|()| {
+        let written = self.write_file(&file, count);
+        // Every byte is in the file: adds may claim slots again while it reaches the disk.
+        // The guard still holds other saves back until the rename, so saves land in order.
+        quiet.resume_claims();
+        let result = written.and_then(|()| file.sync_all()).map_err(io).and_then(|()| {
             std::fs::rename(&tmp, path).map_err(io)?;
             sync_dir(dir).map_err(io)
         });
@@ -246,9 +251,10 @@ impl Index {
         result
     }
 
-    fn write_file(&self, file: std::fs::File, count: usize) -> std::io::Result<()> {
+    /// Writes the snapshot of nodes `0..count` into `file` (not yet synced).
+    fn write_file(&self, file: &std::fs::File, count: usize) -> std::io::Result<()> {
         let mut w = Hashed {
-            inner: std::io::BufWriter::with_capacity(1 << 20, &file),
+            inner: std::io::BufWriter::with_capacity(1 << 20, file),
             hash: Xxh3::new(),
             written: 0,
         };
@@ -367,8 +373,7 @@ impl Index {
             inner.write_all(block)?;
         }
         inner.seek(SeekFrom::Start(0))?;
-        inner.write_all(bytemuck::bytes_of(&h))?;
-        file.sync_all()
+        inner.write_all(bytemuck::bytes_of(&h))
     }
 
     /// Reads an index saved by [`save`](Self::save) into memory (it can then be searched and,
