@@ -315,12 +315,26 @@ unsafe fn idot4<V: IntDot>(w: *const i16, c: [*const u8; 4], n: usize) -> [i32; 
     // inside `[0, n)` of the weights and of each row (the caller's guarantee).
     unsafe {
         let (mut a0, mut a1, mut a2, mut a3) = (V::zero(), V::zero(), V::zero(), V::zero());
+        // One step (`STEP` elements) for the four rows from element `$i`. A macro, not a
+        // closure: a closure would not inherit the caller's target features, and its
+        // intrinsics would not be inlined.
+        macro_rules! step {
+            ($i:expr) => {
+                a0 = a0.madd(w.add($i), c[0].add($i));
+                a1 = a1.madd(w.add($i), c[1].add($i));
+                a2 = a2.madd(w.add($i), c[2].add($i));
+                a3 = a3.madd(w.add($i), c[3].add($i));
+            };
+        }
         let mut i = 0;
-        while i + s <= n {
-            a0 = a0.madd(w.add(i), c[0].add(i));
-            a1 = a1.madd(w.add(i), c[1].add(i));
-            a2 = a2.madd(w.add(i), c[2].add(i));
-            a3 = a3.madd(w.add(i), c[3].add(i));
+        // Two steps a turn: the loop's own bookkeeping is a fifth of a step's instructions.
+        while i + 2 * s <= n {
+            step!(i);
+            step!(i + s);
+            i += 2 * s;
+        }
+        if i + s <= n {
+            step!(i);
             i += s;
         }
         let mut sums = V::hsum4(a0, a1, a2, a3);
@@ -362,15 +376,19 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
             return gather(one, w, base, stride, dim, ids, count, out);
         }
         let row = |j: usize| base.add(*ids.add(j) as usize * stride);
+        // The `dim` codes of each row (measured: fetching the whole slot, SQ8's row constant
+        // too, cost 8% more instructions on rows in cache and gained nothing visible on
+        // minilm-100k).
+        let bytes = dim;
         // At least a block of four ahead, so that long rows too are fetched a block early.
-        let ahead = rows_ahead(dim).max(4);
+        let ahead = rows_ahead(bytes).max(4);
         for j in 0..count.min(ahead) {
-            super::prefetch_bytes(row(j), dim);
+            super::prefetch_bytes(row(j), bytes);
         }
         let mut j = 0;
         while j + 4 <= count {
             for k in j + ahead..(j + ahead + 4).min(count) {
-                super::prefetch_bytes(row(k), dim);
+                super::prefetch_bytes(row(k), bytes);
             }
             let sums = idot4::<V>(w, [row(j), row(j + 1), row(j + 2), row(j + 3)], dim);
             for (k, sum) in sums.into_iter().enumerate() {
@@ -380,7 +398,7 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
         }
         while j < count {
             if j + ahead < count {
-                super::prefetch_bytes(row(j + ahead), dim);
+                super::prefetch_bytes(row(j + ahead), bytes);
             }
             *out.add(j) = idot_chunk::<V>(w, row(j), dim) as f32;
             j += 1;
