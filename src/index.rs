@@ -113,8 +113,9 @@ impl Drop for CallbackScope {
     }
 }
 
-/// A quiesced index (see [`Index::quiesce`]): nodes `0..count` are all linked, no slot is
-/// handed out and no repair runs until this drops.
+/// A quiesced index (see [`Index::quiesce`]): nodes `0..count` are all linked; no slot is
+/// handed out until this drops or [`resume_claims`](Self::resume_claims) is called, and no
+/// repair, consolidation or other quiesce runs until it drops.
 pub(crate) struct Quiesced<'a> {
     index: &'a Index,
     /// Nodes in the snapshot.
@@ -463,7 +464,8 @@ impl Index {
 
     /// Waits until every node added so far is linked and returns a guard under which no slot
     /// is handed out and no repair runs: what `save` and `export_hnswlib` write from.
-    /// Searches go on meanwhile; `add`s wait for the guard to drop. `None` when called from
+    /// Searches go on meanwhile; `add`s wait for the guard to drop (or to resume claims).
+    /// `None` when called from
     /// inside this index's own `add_batch` progress callback, whose batch cannot finish
     /// until the callback returns.
     pub(crate) fn quiesce(&self) -> Option<Quiesced<'_>> {

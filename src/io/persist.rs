@@ -219,8 +219,9 @@ impl<W: Write> Hashed<W> {
 impl Index {
     /// Writes the index to `path`, crash-safely (temporary file in the same folder, fsync,
     /// rename, fsync of the folder). Searches may run meanwhile; inserts already running are
-    /// waited for first, and new `add`s wait while the file is written (not while it is
-    /// synced to disk).
+    /// waited for first, and new `add`s wait while the file is written, not while it is
+    /// synced to disk (an add that sets off the periodic repair or the quantiser's training
+    /// waits for the whole save).
     pub fn save(&self, path: impl AsRef<Path>) -> Result<(), FileError> {
         let path = path.as_ref();
         let io = |source| FileError::Io {
@@ -239,9 +240,12 @@ impl Index {
         let (tmp, file) = create_temp(dir, &name.to_string_lossy()).map_err(io)?;
         let written = self.write_file(&file, count);
         // Every byte is in the file: adds may claim slots again while it reaches the disk.
-        // The guard still holds other saves back until the rename, so saves land in order.
+        // The guard still holds other saves back until the folder is synced, so saves land
+        // in order.
         quiet.resume_claims();
-        let result = written.and_then(|()| file.sync_all()).map_err(io).and_then(|()| {
+        let synced = written.and_then(|()| file.sync_all());
+        drop(file);
+        let result = synced.map_err(io).and_then(|()| {
             std::fs::rename(&tmp, path).map_err(io)?;
             sync_dir(dir).map_err(io)
         });
