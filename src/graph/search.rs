@@ -511,15 +511,20 @@ impl Index {
         let n = count(row);
         // Without a branch on "visited": every link is written at the cursor, which moves
         // on only past unvisited ones (a branch on that data-dependent bit mispredicts).
+        // The slots are written in place, not zeroed first (a memset per expanded node).
         s.ids.clear();
-        s.ids.resize(n, 0);
+        s.ids.reserve(n);
+        let spare = &mut s.ids.spare_capacity_mut()[..n];
         let mut kept = 0;
         for j in 0..n {
             let id = link(row, j);
-            s.ids[kept] = id;
+            spare[kept].write(id);
             kept += usize::from(s.visited.insert(id));
         }
-        s.ids.truncate(kept);
+        // SAFETY: `kept ≤ n` and each of the first `kept` spare slots was written above
+        // (slot `i` is written at the step that moves the cursor past it), within the
+        // capacity reserved for `n`.
+        unsafe { s.ids.set_len(kept) };
     }
 
     /// The filtered layer-0 search (two heaps, as in hnswlib): every node may become a
