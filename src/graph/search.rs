@@ -521,6 +521,7 @@ impl Index {
             spare[kept].write(id);
             kept += usize::from(s.visited.insert(id));
         }
+        debug_assert!(kept <= n);
         // SAFETY: `kept ≤ n` and each of the first `kept` spare slots was written above
         // (slot `i` is written at the step that moves the cursor past it), within the
         // capacity reserved for `n`.
