@@ -465,9 +465,8 @@ impl Index {
     /// Waits until every node added so far is linked and returns a guard under which no slot
     /// is handed out and no repair runs: what `save` and `export_hnswlib` write from.
     /// Searches go on meanwhile; `add`s wait for the guard to drop (or to resume claims).
-    /// `None` when called from
-    /// inside this index's own `add_batch` progress callback, whose batch cannot finish
-    /// until the callback returns.
+    /// `None` when called from inside this index's own `add_batch` progress callback, whose
+    /// batch cannot finish until the callback returns.
     pub(crate) fn quiesce(&self) -> Option<Quiesced<'_>> {
         if self.inside_own_callback() {
             return None;
