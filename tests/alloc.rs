@@ -231,6 +231,21 @@ fn batch_search_into_allocates_nothing() {
                 .unwrap()
         })
     };
+    // Warm both workers: each holds a scratch while the other takes one (they meet at the
+    // barrier inside the filter), so the pool has a scratch per worker and each worker's
+    // thread-locals are set up. Without this, a loaded machine may run the whole warm-up
+    // on one worker and leave the other's first steal to the measured part.
+    let meet = std::sync::Barrier::new(2);
+    pool.broadcast(|_| {
+        let met = std::sync::Once::new();
+        let wait_once = |_| {
+            met.call_once(|| {
+                meet.wait();
+            });
+            true
+        };
+        index.search_filtered_graph(&queries[..16], k, 64, wait_once).unwrap();
+    });
     for _ in 0..3 {
         batch(true);
         batch(false);
