@@ -513,23 +513,29 @@ fn u8_mismatched_lengths_panic() {
 
 /// The integer SQ8 kernel is exact: it must equal the `i64` sum rounded once to `f32`, for
 /// every dimension 1..=1100, from misaligned starts (weights at odd `i16` offsets, codes at
-/// odd bytes), on random, extreme (every weight ±2047, every code 255: the overflow case)
-/// and one-hot inputs. Guards after each buffer (weight 2047, code 255) would show a read
+/// odd bytes), on random, extreme (every weight ±MAX_INT_WEIGHT, every code 255: the
+/// overflow and saturation case) and one-hot inputs. Guards after each buffer (weight
+/// MAX_INT_WEIGHT, code 255) would show a read
 /// past the end.
+/// A weight drawn evenly from `±MAX_INT_WEIGHT`.
+fn random_weight(r: &mut Xoshiro256PlusPlus) -> i16 {
+    let max = hnswx_kernels::MAX_INT_WEIGHT;
+    (r.next_u32() % (2 * max as u32 + 1)) as i16 - max
+}
+
 #[test]
 fn dot_i16_u8_is_exact_for_every_dim() {
     let ks = u8_kernels();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x1d07);
     let max = hnswx_kernels::MAX_INT_WEIGHT;
     type IGen = fn(&mut Xoshiro256PlusPlus, usize) -> (i16, u8);
+    const MAX: i16 = hnswx_kernels::MAX_INT_WEIGHT;
     let cases: [(&str, IGen); 4] = [
-        ("random", |r, _| {
-            ((r.next_u32() % 4095) as i16 - 2047, r.next_u32() as u8)
-        }),
-        ("max", |_, _| (2047, 255)),
-        ("min", |_, _| (-2047, 255)),
+        ("random", |r, _| (random_weight(r), r.next_u32() as u8)),
+        ("max", |_, _| (MAX, 255)),
+        ("min", |_, _| (-MAX, 255)),
         ("alternating", |_, i| {
-            (if i % 2 == 0 { 2047 } else { -2047 }, (i % 256) as u8)
+            (if i % 2 == 0 { MAX } else { -MAX }, (i % 256) as u8)
         }),
     ];
     let offsets = [(0usize, 0usize), (1, 3), (3, 33), (8, 1), (31, 63)];
@@ -580,6 +586,65 @@ fn dot_i16_u8_is_exact_for_every_dim() {
     }
 }
 
+/// The one-to-many integer kernel against the exact `i64` sums, for every dimension
+/// 1..=1100: blocks of four rows and the rows past the last block, from misaligned weights
+/// and rows, on random and extreme inputs (weights ±MAX_INT_WEIGHT with codes 255: the
+/// largest sums).
+#[test]
+fn dot_i16_u8_many_is_exact_for_every_dim() {
+    let ks = u8_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5e8);
+    let max = hnswx_kernels::MAX_INT_WEIGHT;
+    for n in 1..=MAX_DIM {
+        // Cycle through: random; all at +max; all at -max; alternating signs at max.
+        let case = n % 4;
+        let weight = |r: &mut Xoshiro256PlusPlus, i: usize| match case {
+            0 => random_weight(r),
+            1 => max,
+            2 => -max,
+            _ if i % 2 == 0 => max,
+            _ => -max,
+        };
+        let mut i = 0;
+        let w = Buf::new(n, n % 3, max, || {
+            i += 1;
+            weight(&mut rng, i - 1)
+        });
+        let stride = n + n % 5;
+        let rows_n = 7;
+        let table = codes(rows_n * stride, n % 7, || match case {
+            0 => rng.next_u32() as u8,
+            _ => 255 - (rng.next_u32() % 2) as u8,
+        });
+        let rows = Rows::new(table.get(), n, stride).unwrap();
+        // Two blocks of four and one row past them.
+        let ids: Vec<u32> = (0..9).map(|j| (j * 3 % rows_n) as u32).collect();
+        let want: Vec<f32> = ids
+            .iter()
+            .map(|&id| {
+                let row = rows.row(id as usize).unwrap();
+                w.get()
+                    .iter()
+                    .zip(row)
+                    .map(|(&a, &b)| i64::from(a) * i64::from(b))
+                    .sum::<i64>() as f32
+            })
+            .collect();
+        for k in &ks {
+            let mut out = vec![f32::NAN; ids.len()];
+            k.dot_i16_u8_many(w.get(), rows, &ids, &mut out);
+            for (j, (got, want)) in out.iter().zip(&want).enumerate() {
+                assert_eq!(
+                    got.to_bits(),
+                    want.to_bits(),
+                    "{} many dim {n} case {case} row {j}: {got} vs {want}",
+                    k.isa()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn dot_i16_u8_many_equals_one_to_one() {
     let ks = u8_kernels();
@@ -589,7 +654,8 @@ fn dot_i16_u8_many_equals_one_to_one() {
         for stride in [dim, dim.div_ceil(16) * 16 + 4, dim + 5] {
             let rows_n = 40;
             for base_off in [0usize, 3] {
-                // Every other table at the bound (codes 255, weights 2047: the largest sums),
+                // Every other table at the bound (codes 255, weights MAX_INT_WEIGHT: the
+                // largest sums),
                 // but for one zeroed column per row, so that the rows differ.
                 let extreme = base_off == 3;
                 let mut at = 0usize;
@@ -606,9 +672,9 @@ fn dot_i16_u8_many_equals_one_to_one() {
                 let w: Vec<i16> = (0..dim)
                     .map(|_| {
                         if extreme {
-                            2047
+                            hnswx_kernels::MAX_INT_WEIGHT
                         } else {
-                            (rng.next_u32() % 4095) as i16 - 2047
+                            random_weight(&mut rng)
                         }
                     })
                     .collect();
