@@ -602,7 +602,7 @@ fn dot_i16_u8_many_is_exact_for_every_dim() {
             0 => random_weight(r),
             1 => max,
             2 => -max,
-            _ if i % 2 == 0 => max,
+            _ if i.is_multiple_of(2) => max,
             _ => -max,
         };
         let mut i = 0;
