@@ -469,6 +469,47 @@ mod tests {
         assert!(!p.insert(8, 2.0));
     }
 
+    /// The pool against a plain model (a sorted list, stable among equal distances, cut to
+    /// the bound; pop takes the first unexpanded entry) over random inserts and pops: every
+    /// bound from 1 to 70, distances drawn from a few values (ties) or many. And a NaN
+    /// never enters a full pool.
+    #[test]
+    fn pool_matches_a_sorted_list_model() {
+        use rand_xoshiro::rand_core::{Rng, SeedableRng};
+        let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0x9001);
+        let mut p = Pool::new();
+        for cap in 1..=70usize {
+            for distinct in [3u32, 1000] {
+                p.reset(cap);
+                let mut model: Vec<(f32, u32, bool)> = Vec::new();
+                for step in 0..600u32 {
+                    if rng.next_u32() % 5 == 0 {
+                        let want = model.iter_mut().find(|e| !e.2).map(|e| {
+                            e.2 = true;
+                            e.1
+                        });
+                        assert_eq!(p.pop(), want, "cap {cap} step {step}: pop");
+                    } else {
+                        let dist = (rng.next_u32() % distinct) as f32;
+                        let enters = model.len() < cap || dist < model[cap - 1].0;
+                        if enters {
+                            let at = model.iter().position(|e| e.0 > dist).unwrap_or(model.len());
+                            model.insert(at, (dist, step, false));
+                            model.truncate(cap);
+                        }
+                        assert_eq!(p.insert(step, dist), enters, "cap {cap} step {step}: insert {dist}");
+                    }
+                    let got: Vec<(f32, u32)> = p.iter().collect();
+                    let want: Vec<(f32, u32)> = model.iter().map(|e| (e.0, e.1)).collect();
+                    assert_eq!(got, want, "cap {cap} step {step}: contents");
+                }
+                if model.len() == cap {
+                    assert!(!p.insert(u32::MAX >> 1, f32::NAN));
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_huge_query_leaves_no_huge_buffer_in_the_pool() {
         let pool = ScratchPool::new(2);
