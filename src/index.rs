@@ -1112,7 +1112,7 @@ pub(crate) fn clearly_within_limits(v: &[f32]) -> bool {
     // A NaN or infinite component makes the sum NaN or infinite (squares are not negative:
     // no infinities cancel), as does a square or partial sum past `f32::MAX`. Rounded in
     // `f32`, a sum of n non-negative terms is at least (1 − γ) times the exact one, γ =
-    // (n+1)·2⁻²⁴ / (1 − (n+1)·2⁻²⁴) < 1/3 for n < 2²²: so a computed sum below half the limit
+    // (n+1)·2⁻²⁴ / (1 − (n+1)·2⁻²⁴) ≤ 1/3 for n < 2²²: so a computed sum below half the limit
     // means an exact one below three quarters of it (squares too small for `f32` add less
     // than 2⁻¹²⁶ each, nothing at this scale).
     v.len() < 1 << 22 && sum.is_finite() && f64::from(sum) <= MAX_SQUARED_NORM / 2.0

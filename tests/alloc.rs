@@ -235,7 +235,7 @@ fn batch_search_into_allocates_nothing() {
     // barrier inside the filter), so the pool has a scratch per worker and each worker's
     // thread-locals are set up. Without this, a loaded machine may run the whole warm-up
     // on one worker and leave the other's first steal to the measured part.
-    let meet = std::sync::Barrier::new(2);
+    let meet = std::sync::Barrier::new(pool.current_num_threads());
     pool.broadcast(|_| {
         let met = std::sync::Once::new();
         let wait_once = |_| {

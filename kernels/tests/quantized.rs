@@ -511,23 +511,21 @@ fn u8_mismatched_lengths_panic() {
     let _ = hnswx_kernels::auto_for::<u8>().dot_f32_u8(&[1.0, 2.0], &[1]);
 }
 
-/// The integer SQ8 kernel is exact: it must equal the `i64` sum rounded once to `f32`, for
-/// every dimension 1..=1100, from misaligned starts (weights at odd `i16` offsets, codes at
-/// odd bytes), on random, extreme (every weight ±MAX_INT_WEIGHT, every code 255: the
-/// overflow and saturation case) and one-hot inputs. Guards after each buffer (weight
-/// MAX_INT_WEIGHT, code 255) would show a read
-/// past the end.
 /// A weight drawn evenly from `±MAX_INT_WEIGHT`.
 fn random_weight(r: &mut Xoshiro256PlusPlus) -> i16 {
     let max = hnswx_kernels::MAX_INT_WEIGHT;
     (r.next_u32() % (2 * max as u32 + 1)) as i16 - max
 }
 
+/// The integer SQ8 kernel is exact: it must equal the `i64` sum rounded once to `f32`, for
+/// every dimension 1..=1100, from misaligned starts (weights at odd `i16` offsets, codes at
+/// odd bytes), on random, extreme (every weight ±MAX_INT_WEIGHT, every code 255: the
+/// overflow case) and one-hot inputs. Guards after each buffer (weight MAX_INT_WEIGHT, code
+/// 255) would show a read past the end.
 #[test]
 fn dot_i16_u8_is_exact_for_every_dim() {
     let ks = u8_kernels();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x1d07);
-    let max = hnswx_kernels::MAX_INT_WEIGHT;
     type IGen = fn(&mut Xoshiro256PlusPlus, usize) -> (i16, u8);
     const MAX: i16 = hnswx_kernels::MAX_INT_WEIGHT;
     let cases: [(&str, IGen); 4] = [
@@ -544,7 +542,7 @@ fn dot_i16_u8_is_exact_for_every_dim() {
             for offs in offsets {
                 let pairs: Vec<(i16, u8)> = (0..n).map(|i| gen(&mut rng, i)).collect();
                 let mut it = pairs.iter();
-                let w = Buf::new(n, offs.0, max, || it.next().unwrap().0);
+                let w = Buf::new(n, offs.0, MAX, || it.next().unwrap().0);
                 let mut it = pairs.iter();
                 let c = codes(n, offs.1, || it.next().unwrap().1);
                 let want = pairs.iter().map(|&(w, c)| i64::from(w) * i64::from(c)).sum::<i64>() as f32;
@@ -562,8 +560,8 @@ fn dot_i16_u8_is_exact_for_every_dim() {
     }
     // Long rows whose sum passes i32 (the kernel moves partial sums to i64 every 2048).
     for n in [2047, 2048, 2049, 4111, 10_000] {
-        let (w, c) = (vec![max; n], vec![255u8; n]);
-        let want = (n as i64 * i64::from(max) * 255) as f32;
+        let (w, c) = (vec![MAX; n], vec![255u8; n]);
+        let want = (n as i64 * i64::from(MAX) * 255) as f32;
         for k in &ks {
             assert_eq!(k.dot_i16_u8(&w, &c), want, "{} long row {n}", k.isa());
         }
@@ -595,9 +593,8 @@ fn dot_i16_u8_many_is_exact_for_every_dim() {
     let ks = u8_kernels();
     let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x5e8);
     let max = hnswx_kernels::MAX_INT_WEIGHT;
-    for n in 1..=MAX_DIM {
-        // Cycle through: random; all at +max; all at -max; alternating signs at max.
-        let case = n % 4;
+    for (n, case) in (1..=MAX_DIM).flat_map(|n| (0..4).map(move |case| (n, case))) {
+        // Random; all at +max; all at -max; alternating signs at max.
         let weight = |r: &mut Xoshiro256PlusPlus, i: usize| match case {
             0 => random_weight(r),
             1 => max,
@@ -655,8 +652,7 @@ fn dot_i16_u8_many_equals_one_to_one() {
             let rows_n = 40;
             for base_off in [0usize, 3] {
                 // Every other table at the bound (codes 255, weights MAX_INT_WEIGHT: the
-                // largest sums),
-                // but for one zeroed column per row, so that the rows differ.
+                // largest sums), but for one zeroed column per row, so that the rows differ.
                 let extreme = base_off == 3;
                 let mut at = 0usize;
                 let table = codes(rows_n * stride, base_off, || {

@@ -503,9 +503,14 @@ mod tests {
                     let want: Vec<(f32, u32)> = model.iter().map(|e| (e.0, e.1)).collect();
                     assert_eq!(got, want, "cap {cap} step {step}: contents");
                 }
-                if model.len() == cap {
-                    assert!(!p.insert(u32::MAX >> 1, f32::NAN));
-                }
+                let before: Vec<(f32, u32)> = p.iter().collect();
+                assert_eq!(before.len(), cap, "cap {cap}: the pool should be full by now");
+                assert!(!p.insert(u32::MAX >> 1, f32::NAN));
+                assert_eq!(
+                    p.iter().collect::<Vec<_>>(),
+                    before,
+                    "cap {cap}: a NaN changed the pool"
+                );
             }
         }
     }

@@ -939,17 +939,20 @@ fn prepare_weights<const L2: bool>(q: &[f32], offsets: &[f32], scales: &[f32], w
     }
     let inv = if top > 0.0 { max / top } else { 0.0 };
     for (w, ((&x, &o), &s)) in wi.iter_mut().zip(q.iter().zip(offsets).zip(scales)) {
-        // Round half away from zero by adding ±0.5 and truncating in the cast: the same as
-        // `f64::round` for these magnitudes (|v| ≤ MAX_INT_WEIGHT, up to the last bit of a
-        // half), without the libm call that `round` is on baseline x86_64.
+        // Round half away from zero by adding ±0.5 and truncating in the conversion: the
+        // same as `f64::round` for these magnitudes (|v| ≤ MAX_INT_WEIGHT, up to the last
+        // bit of a half), without the libm call that `round` is on baseline x86_64.
         let v = (sq8_weight::<L2>(x, o, s) * inv).clamp(-max, max);
         let r = v + 0.5f64.copysign(v);
         debug_assert!(r.is_finite() && r.abs() <= max + 0.5);
-        // SAFETY: `r` is finite and within ±(MAX_INT_WEIGHT + 0.5): each weight is a finite
-        // `f64` of at most `top` in size, `inv = max / top` is finite (a non-zero `top` is
-        // a product of finite `f32`s, above 1e-90) or 0, so `v` is finite and the clamp
-        // bounds it. The truncation therefore fits `i32` (and `i16`). Unlike `as`, the
-        // unchecked conversion needs no saturation code, so the loop vectorises.
+        // SAFETY: `r` is finite and within ±(MAX_INT_WEIGHT + 0.5). Offsets are finite and
+        // scales 0 or normal (`Sq8::is_valid`, checked before a quantiser is installed); a
+        // non-finite query component makes `bias` non-finite, so `usable` returned `None`
+        // above. Hence every weight is finite with |w| ≤ `top`, and `inv` is finite (0 when
+        // `top` is 0; else `top / max` is a normal `f32`, checked by `usable`), so `v` is
+        // finite and the clamp bounds it. The truncation therefore fits `i32` (and `i16`).
+        // Unlike `as`, the unchecked conversion needs no saturation code, so the loop
+        // vectorises.
         *w = unsafe { r.to_int_unchecked::<i32>() } as i16;
     }
     Some((bias as f32, scale as f32))
