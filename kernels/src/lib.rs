@@ -317,6 +317,11 @@ pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, 
 
 pub use arch::generic::MAX_INT_WEIGHT;
 
+/// The SQ8 query preparation of one metric (see [`Kernels::prepare_sq8`]): query, offsets,
+/// scales, the weights written, and `(bias, scale)`. Unsafe only to call: it is compiled
+/// for its table's instruction set. Only obtainable from a [`Kernels<u8>`] table.
+pub type PrepareFn = unsafe fn(&[f32], &[f32], &[f32], &mut [i16]) -> Option<(f32, f32)>;
+
 /// Asks the CPU to bring every cache line of the `bytes` bytes at `p` into L1 (the same
 /// prefetch the one-to-many kernels issue for rows), for callers that know what they will
 /// read next (the index's walk prefetches link rows with it). A hint only: safe for any
@@ -327,7 +332,7 @@ pub fn prefetch(p: *const u8, bytes: usize) {
 }
 
 mod sealed {
-    use super::{arch, f16, IntManyFn, IntOneFn, Isa, Kernels, OneToManyFn, OneToOneFn};
+    use super::{arch, f16, IntManyFn, IntOneFn, Isa, Kernels, OneToManyFn, OneToOneFn, PrepareFn};
     use std::sync::OnceLock;
 
     /// The function pointers of a float element's table (`f32`, `f16`).
@@ -347,6 +352,8 @@ mod sealed {
         pub dot_many: OneToManyFn<u8>,
         pub idot: IntOneFn,
         pub idot_many: IntManyFn,
+        pub prepare_l2: PrepareFn,
+        pub prepare_ip: PrepareFn,
     }
 
     /// Private to the crate: outside code can neither implement this trait nor call `table`,
@@ -777,6 +784,52 @@ impl Kernels<u8> {
         debug_assert!(stride >= dim);
         // SAFETY: forwarded from the caller.
         unsafe { (self.fns.idot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out) }
+    }
+
+    /// Prepares query `q` for the integer SQ8 kernel against codes `c` that stand for
+    /// `offsetsᵢ + scalesᵢ·cᵢ`: writes `wi` (each `|wiᵢ| ≤` [`MAX_INT_WEIGHT`]) and returns
+    /// `(bias, scale)` such that, up to the weights' rounding,
+    /// `bias + scale·Σ wiᵢ·cᵢ + ‖code‖²` is the squared L2 distance (`l2`, with `‖code‖²` =
+    /// `Σ (offsetsᵢ + scalesᵢ·cᵢ)²`) or `bias + scale·Σ wiᵢ·cᵢ` is `1 − q·code` (inner
+    /// product, `l2 = false`). The weights are `−2(qᵢ − offsetsᵢ)·scalesᵢ` (L2) or
+    /// `−qᵢ·scalesᵢ`, scaled so the largest is `MAX_INT_WEIGHT` and rounded half away from
+    /// zero; `scale` undoes the scaling, `bias` is `Σ (qᵢ − offsetsᵢ)²` (L2) or
+    /// `1 − Σ qᵢ·offsetsᵢ`. Computed in `f64`, in the same order by every table (so every
+    /// table gives the same bits).
+    ///
+    /// `None` when the result would not be usable in `f32`: a non-finite input, a bias past
+    /// `f32`'s range, or a scale that is not a normal float (data of extreme magnitude).
+    ///
+    /// ```
+    /// use hnswx_kernels::auto_for;
+    /// let mut wi = [0i16; 2];
+    /// let (bias, scale) = auto_for::<u8>()
+    ///     .prepare_sq8(true, &[1.0, 3.0], &[0.0, 0.0], &[1.0, 0.5], &mut wi)
+    ///     .unwrap();
+    /// // Weights −2·1·1 = −2 and −2·3·0.5 = −3, scaled so that −3 becomes −MAX_INT_WEIGHT.
+    /// let max = hnswx_kernels::MAX_INT_WEIGHT;
+    /// assert_eq!(wi, [-1365, -max]); // −2·2047/3 = −1364.7, rounded
+    /// assert_eq!(bias, 10.0); // 1² + 3²
+    /// assert_eq!(scale, (3.0 / f64::from(max)) as f32);
+    /// ```
+    ///
+    /// # Panics
+    /// If the four slices differ in length.
+    pub fn prepare_sq8(
+        &self,
+        l2: bool,
+        q: &[f32],
+        offsets: &[f32],
+        scales: &[f32],
+        wi: &mut [i16],
+    ) -> Option<(f32, f32)> {
+        same_len(q.len(), offsets.len());
+        same_len(q.len(), scales.len());
+        same_len(q.len(), wi.len());
+        let f = if l2 { self.fns.prepare_l2 } else { self.fns.prepare_ip };
+        // SAFETY: the table's CPU check was done; the function takes any slices (it checks
+        // their lengths and the inputs' finiteness itself).
+        unsafe { f(q, offsets, scales, wi) }
     }
 }
 

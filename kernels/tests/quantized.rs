@@ -702,3 +702,95 @@ fn dot_i16_u8_refuses_weights_past_the_bound() {
     let k = hnswx_kernels::auto_for::<u8>();
     k.dot_i16_u8(&[2048], &[1]);
 }
+
+/// The SQ8 query preparation: every table gives the same bits for every dimension 1..=1100,
+/// from misaligned slices, for L2 and inner product, and the weights are the formula's
+/// (`−2(q − o)s` or `−q·s`, scaled so the largest is `MAX_INT_WEIGHT`, rounded half away
+/// from zero); the bias is `Σ (q − o)²` or `1 − Σ q·o` (to rounding). Non-finite inputs give
+/// `None` from every table; a zero weight vector gives zeros.
+#[test]
+fn prepare_sq8_is_the_same_on_every_table_and_follows_the_formula() {
+    let ks = u8_kernels();
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(0x9e9);
+    let max = f64::from(hnswx_kernels::MAX_INT_WEIGHT);
+    let mut uniform = move || (rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+    for n in 1..=MAX_DIM {
+        let off = n % 3;
+        let q = weights(n, off, || (uniform() * 200.0 - 100.0) as f32);
+        let o = weights(n, (off + 1) % 3, || (uniform() * 20.0 - 10.0) as f32);
+        let s = weights(n, (off + 2) % 3, || (uniform() * 2.0) as f32);
+        for l2 in [true, false] {
+            let (q, o, s) = (q.get(), o.get(), s.get());
+            let weight = |i: usize| {
+                let (x, o, s) = (f64::from(q[i]), f64::from(o[i]), f64::from(s[i]));
+                if l2 {
+                    -2.0 * (x - o) * s
+                } else {
+                    -x * s
+                }
+            };
+            let top = (0..n).map(|i| weight(i).abs()).fold(0.0f64, f64::max);
+            let want_w: Vec<i16> = (0..n)
+                .map(|i| {
+                    let v = (weight(i) * (max / top)).clamp(-max, max);
+                    (v + 0.5f64.copysign(v)).trunc() as i16
+                })
+                .collect();
+            let sum: f64 = (0..n)
+                .map(|i| {
+                    let (x, o) = (f64::from(q[i]), f64::from(o[i]));
+                    if l2 {
+                        (x - o) * (x - o)
+                    } else {
+                        x * o
+                    }
+                })
+                .sum();
+            let want_bias = if l2 { sum } else { 1.0 - sum };
+            let mut first: Option<(Vec<i16>, u32, u32)> = None;
+            for k in &ks {
+                let mut wi = vec![i16::MIN; n];
+                let (bias, scale) = k.prepare_sq8(l2, q, o, s, &mut wi).unwrap();
+                assert_eq!(wi, want_w, "{} dim {n} l2 {l2}: weights", k.isa());
+                assert_eq!(scale, (top / max) as f32, "{} dim {n} l2 {l2}: scale", k.isa());
+                let tol = 1e-9 * (0..n).map(|i| f64::from(q[i]).abs() * 110.0).sum::<f64>().max(1.0);
+                assert!(
+                    (f64::from(bias) - want_bias).abs() <= tol + f64::from(bias).abs() * 1e-7,
+                    "{} dim {n} l2 {l2}: bias {bias} vs {want_bias}",
+                    k.isa()
+                );
+                let got = (wi, bias.to_bits(), scale.to_bits());
+                match &first {
+                    None => first = Some(got),
+                    Some(f) => assert_eq!(&got, f, "{} dim {n} l2 {l2}: differs from the first table", k.isa()),
+                }
+            }
+        }
+    }
+    // Non-finite inputs anywhere: refused by every table (and the weights are not trusted).
+    for bad in [f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+        for n in [1usize, 5, 16, 37] {
+            for which in 0..3 {
+                let mut v = [vec![1.5f32; n], vec![0.25f32; n], vec![0.5f32; n]];
+                v[which][n / 2] = bad;
+                for k in &ks {
+                    for l2 in [true, false] {
+                        let mut wi = vec![0i16; n];
+                        assert_eq!(
+                            k.prepare_sq8(l2, &v[0], &v[1], &v[2], &mut wi),
+                            None,
+                            "{} n {n} input {which} = {bad} l2 {l2}",
+                            k.isa()
+                        );
+                    }
+                }
+            }
+        }
+    }
+    // The query at the offsets (L2) or zero scales: every weight 0, a usable result.
+    for k in &ks {
+        let mut wi = vec![7i16; 9];
+        let (bias, _) = k.prepare_sq8(true, &[2.0; 9], &[2.0; 9], &[0.5; 9], &mut wi).unwrap();
+        assert_eq!((wi, bias), (vec![0i16; 9], 0.0), "{}", k.isa());
+    }
+}

@@ -33,7 +33,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
-use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, MAX_INT_WEIGHT};
+use hnswx_kernels::{f16, Kernels, Metric, MetricKernel};
 
 use crate::error::{Error, Result};
 
@@ -652,25 +652,21 @@ impl Codes {
     #[inline]
     pub fn prepare(&self, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
         match &self.table {
-            Table::Sq8 { sq8, .. } => self.prepare_sq8(sq8.get()?, q, wi),
+            Table::Sq8 { sq8, kernels, .. } => self.prepare_sq8(kernels, sq8.get()?, q, wi),
             Table::F16 { .. } => Some((0.0, 0.0)),
         }
     }
 
-    /// Prepares the query `q` (`dim` floats) for SQ8 scoring: its weights,
-    /// rounded to `i16` into `wi` (`|wiᵢ| ≤ MAX_INT_WEIGHT`, weight ≈ `scale·wiᵢ`); returns
-    /// `(bias, scale)`, `bias` being the constant added to every score. Computed in `f64`
-    /// (no product of finite `f32`s overflows there); `None` when the result would not be
-    /// usable in `f32` (a bias past `f32`'s range, or a scale that is not a normal float:
-    /// data of extreme magnitude): the caller then walks the exact rows.
-    fn prepare_sq8(&self, sq8: &Sq8, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
+    /// Prepares the query `q` (`dim` floats) for SQ8 scoring with the kernels' preparation
+    /// ([`Kernels::prepare_sq8`], SIMD in `f64`): its weights, rounded to `i16` into `wi`
+    /// (`|wiᵢ| ≤ MAX_INT_WEIGHT`, weight ≈ `scale·wiᵢ`); returns `(bias, scale)`, `bias`
+    /// being the constant added to every score. `None` when the result would not be usable
+    /// in `f32` (a bias past `f32`'s range, or a scale that is not a normal float: data of
+    /// extreme magnitude): the caller then walks the exact rows.
+    fn prepare_sq8(&self, kernels: &Kernels<u8>, sq8: &Sq8, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
         let dim = self.dim;
         let (q, offsets, scales) = (&q[..dim], &sq8.offset[..dim], &sq8.scale[..dim]);
-        if self.metric == Metric::L2 {
-            prepare_weights::<true>(q, offsets, scales, &mut wi[..dim])
-        } else {
-            prepare_weights::<false>(q, offsets, scales, &mut wi[..dim])
-        }
+        kernels.prepare_sq8(self.metric == Metric::L2, q, offsets, scales, &mut wi[..dim])
     }
 
     /// `out[j]` = the walk's distance from the prepared query to node `ids[j]`, for every
@@ -874,88 +870,6 @@ impl crate::Index {
             unsafe { codes.write(slot, self.slab.row(slot)) };
         }
     }
-}
-
-/// Lanes [`prepare_weights`] keeps its running maximum and sum in: independent partial
-/// results let the compiler use SIMD for the reductions (it may not reorder one running
-/// `f64` sum).
-const PREP_LANES: usize = 4;
-
-/// The SQ8 query weight of one component: `−2(x − o)s` for L2 (the cross term of
-/// `‖q − (o + s·c)‖²`), `−x·s` for inner product and cosine.
-#[inline(always)]
-fn sq8_weight<const L2: bool>(x: f32, o: f32, s: f32) -> f64 {
-    let (x, o, s) = (f64::from(x), f64::from(o), f64::from(s));
-    if L2 {
-        -2.0 * (x - o) * s
-    } else {
-        -x * s
-    }
-}
-
-/// The query's part of the constant term: `(x − o)²` for L2, `x·o` for inner product.
-#[inline(always)]
-fn sq8_term<const L2: bool>(x: f32, o: f32) -> f64 {
-    let (x, o) = (f64::from(x), f64::from(o));
-    if L2 {
-        (x - o) * (x - o)
-    } else {
-        x * o
-    }
-}
-
-/// [`Codes::prepare_sq8`] for one metric (`L2` or inner product), over slices of one length:
-/// one pass for the largest weight and the constant, one to round the weights to `i16`.
-fn prepare_weights<const L2: bool>(q: &[f32], offsets: &[f32], scales: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
-    const L: usize = PREP_LANES;
-    debug_assert!(q.len() == offsets.len() && q.len() == scales.len() && q.len() == wi.len());
-    let (qc, qr) = q.as_chunks::<L>();
-    let (oc, or) = offsets.as_chunks::<L>();
-    let (sc, sr) = scales.as_chunks::<L>();
-    // Weights and terms of finite inputs are finite in `f64`, so a plain comparison serves
-    // as the maximum (no NaN to handle).
-    let (mut tops, mut sums) = ([0.0f64; L], [0.0f64; L]);
-    for ((x, o), s) in qc.iter().zip(oc).zip(sc) {
-        for j in 0..L {
-            let w = sq8_weight::<L2>(x[j], o[j], s[j]).abs();
-            tops[j] = if w > tops[j] { w } else { tops[j] };
-            sums[j] += sq8_term::<L2>(x[j], o[j]);
-        }
-    }
-    let mut top = tops.into_iter().fold(0.0f64, f64::max);
-    let mut sum: f64 = sums.iter().sum();
-    for ((&x, &o), &s) in qr.iter().zip(or).zip(sr) {
-        top = top.max(sq8_weight::<L2>(x, o, s).abs());
-        sum += sq8_term::<L2>(x, o);
-    }
-    let bias = if L2 { sum } else { 1.0 - sum };
-    let max = f64::from(MAX_INT_WEIGHT);
-    let scale = top / max;
-    let usable = bias.is_finite()
-        && (bias as f32).is_finite()
-        && (top == 0.0 || (scale as f32).is_normal() && (scale as f32).is_finite());
-    if !usable {
-        return None;
-    }
-    let inv = if top > 0.0 { max / top } else { 0.0 };
-    for (w, ((&x, &o), &s)) in wi.iter_mut().zip(q.iter().zip(offsets).zip(scales)) {
-        // Round half away from zero by adding ±0.5 and truncating in the conversion: the
-        // same as `f64::round` for these magnitudes (|v| ≤ MAX_INT_WEIGHT, up to the last
-        // bit of a half), without the libm call that `round` is on baseline x86_64.
-        let v = (sq8_weight::<L2>(x, o, s) * inv).clamp(-max, max);
-        let r = v + 0.5f64.copysign(v);
-        debug_assert!(r.is_finite() && r.abs() <= max + 0.5);
-        // SAFETY: `r` is finite and within ±(MAX_INT_WEIGHT + 0.5). Offsets are finite and
-        // scales 0 or normal (`Sq8::is_valid`, checked before a quantiser is installed); a
-        // non-finite query component makes `bias` non-finite, so `usable` returned `None`
-        // above. Hence every weight is finite with |w| ≤ `top`, and `inv` is finite (0 when
-        // `top` is 0; else `top / max` is a normal `f32`, checked by `usable`), so `v` is
-        // finite and the clamp bounds it. The truncation therefore fits `i32` (and `i16`).
-        // Unlike `as`, the unchecked conversion needs no saturation code, so the loop
-        // vectorises.
-        *w = unsafe { r.to_int_unchecked::<i32>() } as i16;
-    }
-    Some((bias as f32, scale as f32))
 }
 
 #[cfg(test)]

@@ -210,6 +210,101 @@ pub const MAX_INT_WEIGHT: i16 = 2047;
 /// a lane nor the lanes' sum can overflow.
 const INT_CHUNK: usize = 2048;
 
+/// Lanes [`prepare_sq8`] keeps its running maximum and sums in: independent partial results
+/// let the compiler use SIMD for the reductions (it may not reorder one running `f64` sum).
+/// Every table uses the same lanes, so every table's results are identical.
+const PREP_LANES: usize = 4;
+
+/// The SQ8 query weight of one component: `−2(x − o)s` for L2 (the cross term of
+/// `‖q − (o + s·c)‖²`), `−x·s` for inner product and cosine.
+#[inline(always)]
+fn sq8_weight<const L2: bool>(x: f32, o: f32, s: f32) -> f64 {
+    let (x, o, s) = (f64::from(x), f64::from(o), f64::from(s));
+    if L2 {
+        -2.0 * (x - o) * s
+    } else {
+        -x * s
+    }
+}
+
+/// The query's part of the constant term: `(x − o)²` for L2, `x·o` for inner product.
+#[inline(always)]
+fn sq8_term<const L2: bool>(x: f32, o: f32) -> f64 {
+    let (x, o) = (f64::from(x), f64::from(o));
+    if L2 {
+        (x - o) * (x - o)
+    } else {
+        x * o
+    }
+}
+
+/// The SQ8 query preparation ([`Kernels::prepare_sq8`](crate::Kernels::prepare_sq8)) for
+/// one metric (`L2` or inner product), over slices of one length: one pass for the largest
+/// weight and the constant, one to round the weights to `i16`. Computed in `f64` (no
+/// product of finite `f32`s overflows there), in the same order by every table.
+#[inline(always)]
+pub(crate) fn prepare_sq8<const L2: bool>(
+    q: &[f32],
+    offsets: &[f32],
+    scales: &[f32],
+    wi: &mut [i16],
+) -> Option<(f32, f32)> {
+    const L: usize = PREP_LANES;
+    assert!(q.len() == offsets.len() && q.len() == scales.len() && q.len() == wi.len());
+    let (qc, qr) = q.as_chunks::<L>();
+    let (oc, or) = offsets.as_chunks::<L>();
+    let (sc, sr) = scales.as_chunks::<L>();
+    let (mut tops, mut sums) = ([0.0f64; L], [0.0f64; L]);
+    // Finite inputs give finite weights and terms in `f64` (so the plain comparisons below
+    // serve as the maximum); anything else is refused here.
+    if !q
+        .iter()
+        .chain(offsets)
+        .chain(scales)
+        .fold(true, |ok, v| ok & v.is_finite())
+    {
+        return None;
+    }
+    for ((x, o), s) in qc.iter().zip(oc).zip(sc) {
+        for j in 0..L {
+            let w = sq8_weight::<L2>(x[j], o[j], s[j]).abs();
+            tops[j] = if w > tops[j] { w } else { tops[j] };
+            sums[j] += sq8_term::<L2>(x[j], o[j]);
+        }
+    }
+    let mut top = tops.into_iter().fold(0.0f64, f64::max);
+    let mut sum: f64 = sums.iter().sum();
+    for ((&x, &o), &s) in qr.iter().zip(or).zip(sr) {
+        top = top.max(sq8_weight::<L2>(x, o, s).abs());
+        sum += sq8_term::<L2>(x, o);
+    }
+    let bias = if L2 { sum } else { 1.0 - sum };
+    let max = f64::from(MAX_INT_WEIGHT);
+    let scale = top / max;
+    let usable = bias.is_finite()
+        && (bias as f32).is_finite()
+        && (top == 0.0 || (scale as f32).is_normal() && (scale as f32).is_finite());
+    if !usable {
+        return None;
+    }
+    let inv = if top > 0.0 { max / top } else { 0.0 };
+    for (w, ((&x, &o), &s)) in wi.iter_mut().zip(q.iter().zip(offsets).zip(scales)) {
+        // Round half away from zero by adding ±0.5 and truncating in the conversion: the
+        // same as `f64::round` for these magnitudes (|v| ≤ MAX_INT_WEIGHT, up to the last
+        // bit of a half), without the libm call that `round` is on baseline x86_64.
+        let v = (sq8_weight::<L2>(x, o, s) * inv).clamp(-max, max);
+        let r = v + 0.5f64.copysign(v);
+        debug_assert!(r.is_finite() && r.abs() <= max + 0.5);
+        // SAFETY: `r` is finite and within ±(MAX_INT_WEIGHT + 0.5): every weight is finite
+        // (finite inputs, checked first) with |w| ≤ `top`, and `inv` is finite (0 when `top`
+        // is 0; else `top / max` is a normal `f32`, tested by `usable`), so `v` is finite
+        // and the clamp bounds it. The truncation therefore fits `i32` (and `i16`). Unlike
+        // `as`, the unchecked conversion needs no saturation code, so the loop vectorises.
+        *w = unsafe { r.to_int_unchecked::<i32>() } as i16;
+    }
+    Some((bias as f32, scale as f32))
+}
+
 /// A SIMD accumulator of `i32` lanes for the integer SQ8 kernel: `i16` weights times `u8`
 /// codes (widened to `i16`), adjacent products summed into `i32` lanes (`pmaddwd`, `smlal`).
 ///

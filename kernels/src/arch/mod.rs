@@ -208,6 +208,16 @@ macro_rules! code_table {
             unsafe { $crate::arch::generic::gather(|a, b, n| $dot(a, b, n), w, base, stride, dim, ids, count, out) }
         }
 
+        $(#[target_feature(enable = $feature)])?
+        fn prepare_l2(q: &[f32], offsets: &[f32], scales: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
+            $crate::arch::generic::prepare_sq8::<true>(q, offsets, scales, wi)
+        }
+
+        $(#[target_feature(enable = $feature)])?
+        fn prepare_ip(q: &[f32], offsets: &[f32], scales: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
+            $crate::arch::generic::prepare_sq8::<false>(q, offsets, scales, wi)
+        }
+
         /// This instruction set's SQ8 kernels. Only reachable through `crate::select_for`,
         /// which checks the CPU first.
         pub(crate) static KERNELS: $crate::Kernels<u8> = $crate::Kernels {
@@ -217,6 +227,8 @@ macro_rules! code_table {
                 dot_many,
                 idot: $idot,
                 idot_many: $idot_many,
+                prepare_l2,
+                prepare_ip,
             },
         };
     };
