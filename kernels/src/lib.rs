@@ -39,12 +39,15 @@
 //!   [`l2sq`](Kernels::l2sq)`(&[f32], &[f16])` (L2², "`l2sq_f32_f16`"),
 //!   [`dot`](Kernels::dot) ("`dot_f32_f16`"), [`distance`](Kernels::distance) and
 //!   [`metric`](Kernels::metric) for the one-to-many form.
-//! - `Kernels<u8>` has one kernel, [`dot_f32_u8`](Kernels::dot_f32_u8)`(w, c) = Σ wᵢ·cᵢ`, and
-//!   its one-to-many form [`dot_f32_u8_many`](Kernels::dot_f32_u8_many). With codes
+//! - `Kernels<u8>` has [`dot_f32_u8`](Kernels::dot_f32_u8)`(w, c) = Σ wᵢ·cᵢ` and its
+//!   one-to-many form [`dot_f32_u8_many`](Kernels::dot_f32_u8_many). With codes
 //!   `xᵢ ≈ oᵢ + sᵢ·cᵢ` (per-dimension offset and scale), both metrics reduce to it plus
 //!   constants: `q·x ≈ Σ qᵢoᵢ + dot_f32_u8(q∘s, c)` and
 //!   `|q − x|² ≈ Σ aᵢ² − 2·dot_f32_u8(a∘s, c) + Σ sᵢ²cᵢ²` with `a = q − o` (the last sum is a
-//!   per-row constant the index stores).
+//!   per-row constant the index stores). The fast path does the same in integers:
+//!   [`prepare_sq8`](Kernels::prepare_sq8) rounds a query's weights to `i16` once, then
+//!   [`dot_i16_u8`](Kernels::dot_i16_u8) / [`dot_i16_u8_many`](Kernels::dot_i16_u8_many)
+//!   score rows exactly, and a row's distance is `bias + scale·dot + row constant`.
 //!
 //! ```
 //! use hnswx_kernels::{auto_for, f16, Metric};
@@ -787,15 +790,15 @@ impl Kernels<u8> {
     }
 
     /// Prepares query `q` for the integer SQ8 kernel against codes `c` that stand for
-    /// `offsetsᵢ + scalesᵢ·cᵢ`: writes `wi` (each `|wiᵢ| ≤` [`MAX_INT_WEIGHT`]) and returns
-    /// `(bias, scale)` such that, up to the weights' rounding,
-    /// `bias + scale·Σ wiᵢ·cᵢ + ‖code‖²` is the squared L2 distance (`l2`, with `‖code‖²` =
-    /// `Σ (offsetsᵢ + scalesᵢ·cᵢ)²`) or `bias + scale·Σ wiᵢ·cᵢ` is `1 − q·code` (inner
+    /// `xᵢ = offsetsᵢ + scalesᵢ·cᵢ`: writes `wi` (each `|wiᵢ| ≤` [`MAX_INT_WEIGHT`]) and
+    /// returns `(bias, scale)` such that, up to the weights' rounding,
+    /// `bias + scale·Σ wiᵢ·cᵢ + Σ (scalesᵢ·cᵢ)²` is `‖q − x‖²` (`l2`; the last sum is a
+    /// per-row constant the caller keeps) or `bias + scale·Σ wiᵢ·cᵢ` is `1 − q·x` (inner
     /// product, `l2 = false`). The weights are `−2(qᵢ − offsetsᵢ)·scalesᵢ` (L2) or
-    /// `−qᵢ·scalesᵢ`, scaled so the largest is `MAX_INT_WEIGHT` and rounded half away from
-    /// zero; `scale` undoes the scaling, `bias` is `Σ (qᵢ − offsetsᵢ)²` (L2) or
-    /// `1 − Σ qᵢ·offsetsᵢ`. Computed in `f64`, in the same order by every table (so every
-    /// table gives the same bits).
+    /// `−qᵢ·scalesᵢ`, scaled so the largest is `MAX_INT_WEIGHT` and rounded to the nearest
+    /// integer (halves away from zero, by adding ±0.5 and truncating); `scale` undoes the
+    /// scaling, `bias` is `Σ (qᵢ − offsetsᵢ)²` (L2) or `1 − Σ qᵢ·offsetsᵢ`. Computed in
+    /// `f64`, in the same order by every table (so every table gives the same bits).
     ///
     /// `None` when the result would not be usable in `f32`: a non-finite input, a bias past
     /// `f32`'s range, or a scale that is not a normal float (data of extreme magnitude).

@@ -787,10 +787,30 @@ fn prepare_sq8_is_the_same_on_every_table_and_follows_the_formula() {
             }
         }
     }
-    // The query at the offsets (L2) or zero scales: every weight 0, a usable result.
     for k in &ks {
+        // The query at the offsets (L2) or zero scales: every weight 0, a usable result.
         let mut wi = vec![7i16; 9];
         let (bias, _) = k.prepare_sq8(true, &[2.0; 9], &[2.0; 9], &[0.5; 9], &mut wi).unwrap();
         assert_eq!((wi, bias), (vec![0i16; 9], 0.0), "{}", k.isa());
+        for l2 in [true, false] {
+            let mut wi = vec![7i16; 9];
+            let (_, scale) = k.prepare_sq8(l2, &[3.0; 9], &[1.0; 9], &[0.0; 9], &mut wi).unwrap();
+            assert_eq!((wi, scale), (vec![0i16; 9], 0.0), "{} zero scales, l2 {l2}", k.isa());
+        }
+        // Finite inputs whose result does not fit `f32`: a bias past its range (L2, |q − o|
+        // about 6e38), and a largest weight so small that the scale is not a normal `f32`.
+        let mut wi = vec![0i16; 3];
+        assert_eq!(
+            k.prepare_sq8(true, &[3e38; 3], &[-3e38; 3], &[1.0; 3], &mut wi),
+            None,
+            "{}",
+            k.isa()
+        );
+        assert_eq!(
+            k.prepare_sq8(true, &[1e-30; 3], &[0.0; 3], &[1e-20; 3], &mut wi),
+            None,
+            "{}",
+            k.isa()
+        );
     }
 }

@@ -12,8 +12,9 @@
 //! - inner product and cosine (rows normalised): `1 − q·x̃ = (1 − q·o) − Σ qᵢsᵢcᵢ`.
 //!
 //! So a row is `dim` code bytes, padding to 4 bytes, then that row constant (`f32`, zero for
-//! inner product), and a query is scored with one kernel, `dot_f32_u8` (see
-//! `hnswx_kernels`), followed by one add per row.
+//! inner product). A query's weights are rounded to `i16` once (`Kernels::prepare_sq8`, see
+//! `hnswx_kernels`), rows are scored exactly in integers (`dot_i16_u8_many`), and a row's
+//! walk distance is `bias + scale·dot + row constant`.
 //!
 //! F16: component `i` is stored as the half-precision float nearest to `xᵢ` (the `half`
 //! crate's conversion, round to nearest even; magnitudes below f16's smallest subnormal,
