@@ -691,10 +691,20 @@ impl Codes {
                 // (bounded by `prepare`) and `out` sized.
                 unsafe {
                     kernels.dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out);
-                    for (j, &id) in ids.iter().enumerate() {
-                        let norm = self.row_ptr(id).add(at).cast::<f32>().read();
-                        let o = out.add(j);
-                        *o = bias + scale * *o + norm;
+                    if self.metric == Metric::L2 {
+                        for (j, &id) in ids.iter().enumerate() {
+                            let norm = self.row_ptr(id).add(at).cast::<f32>().read();
+                            let o = out.add(j);
+                            *o = bias + scale * *o + norm;
+                        }
+                    } else {
+                        // The row constant is 0 for inner product and cosine (`encode`): not
+                        // read, so a row's walk touches only its codes (the constant can sit
+                        // on a line of its own, which the kernel does not prefetch).
+                        for j in 0..ids.len() {
+                            let o = out.add(j);
+                            *o = bias + scale * *o;
+                        }
                     }
                 }
             }
