@@ -7,7 +7,7 @@ use std::collections::{BinaryHeap, HashSet};
 
 use crate::error::{Error, Result};
 use crate::graph::scratch::Scored;
-use crate::index::{check_finite, check_norm, inverse_norm, Neighbour};
+use crate::index::{check_finite, check_rows, check_vector, inverse_norm, Neighbour};
 use crate::store::slab::{row_stride, SLAB_ALIGN};
 use hnswx_kernels::{Metric, MetricKernel};
 
@@ -83,12 +83,12 @@ impl BruteForce {
                 got: vectors.len() / labels.len().max(1),
             });
         }
-        check_finite(vectors)?;
         let cosine = self.metric() == Metric::Cosine;
         let scales: Vec<f32> = if cosine {
+            check_finite(vectors)?;
             vectors.chunks_exact(dim).map(inverse_norm).collect::<Result<_>>()?
         } else {
-            vectors.chunks_exact(dim).try_for_each(check_norm)?;
+            check_rows(vectors, dim)?;
             vec![1.0; labels.len()]
         };
         let mut seen = HashSet::with_capacity(labels.len());
@@ -120,13 +120,13 @@ impl BruteForce {
                 got: query.len(),
             });
         }
-        check_finite(query)?;
         let mut q = query.to_vec();
         if self.metric() == Metric::Cosine {
+            check_finite(query)?;
             let s = inverse_norm(query)?;
             q.iter_mut().for_each(|x| *x *= s);
         } else {
-            check_norm(query)?;
+            check_vector(query)?;
         }
         let k = k.min(self.len());
         let mut top = BinaryHeap::with_capacity(k + 1);

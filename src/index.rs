@@ -942,19 +942,12 @@ impl Index {
     /// rule) and returns, under cosine, each row's inverse norm (else nothing: rows are
     /// stored as given).
     pub(crate) fn row_scales(&self, vectors: &[f32]) -> Result<Vec<f32>> {
-        let mut rows = vectors.chunks_exact(self.dim());
         match self.metric() {
             Metric::Cosine => {
                 check_finite(vectors)?;
-                rows.map(inverse_norm).collect()
+                vectors.chunks_exact(self.dim()).map(inverse_norm).collect()
             }
-            _ => {
-                if !vectors.chunks_exact(self.dim()).all(clearly_within_limits) {
-                    check_finite(vectors)?;
-                    rows.try_for_each(check_norm)?;
-                }
-                Ok(Vec::new())
-            }
+            _ => check_rows(vectors, self.dim()).map(|()| Vec::new()),
         }
     }
 
@@ -1062,10 +1055,7 @@ impl Index {
                 inverse_norm(v)?
             }
             _ => {
-                if !clearly_within_limits(v) {
-                    check_finite(v)?;
-                    check_norm(v)?;
-                }
+                check_vector(v)?;
                 1.0
             }
         };
@@ -1090,6 +1080,30 @@ pub(crate) fn check_norm(v: &[f32]) -> Result<()> {
             max: MAX_SQUARED_NORM.sqrt(),
         })
     }
+}
+
+/// The checks of a vector under L2 and inner product: finite components ([`check_finite`])
+/// and a norm within [`MAX_SQUARED_NORM`] ([`check_norm`]), with their errors; the quick
+/// [`clearly_within_limits`] first, so the exact checks run only near the limit or on bad
+/// input.
+pub(crate) fn check_vector(v: &[f32]) -> Result<()> {
+    if clearly_within_limits(v) {
+        return Ok(());
+    }
+    check_finite(v)?;
+    check_norm(v)
+}
+
+/// [`check_vector`] for each `dim`-long row of `vectors`, with the errors of the exact checks
+/// over the whole batch: the first non-finite component anywhere first, then the first row
+/// past the norm.
+pub(crate) fn check_rows(vectors: &[f32], dim: usize) -> Result<()> {
+    let mut rows = vectors.chunks_exact(dim);
+    if rows.clone().all(clearly_within_limits) {
+        return Ok(());
+    }
+    check_finite(vectors)?;
+    rows.try_for_each(check_norm)
 }
 
 /// `true` if every component of `v` is finite and `|v|²` is at most half of

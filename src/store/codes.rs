@@ -649,25 +649,21 @@ impl Codes {
     /// Prepares the query `q` (`dim` floats) for [`score`](Self::score), or `None` when the
     /// walk cannot use the codes (SQ8 untrained, or a query of extreme magnitude: the caller
     /// then walks the exact rows). F16 needs nothing (the kernel takes the `f32` query):
-    /// `Some((0, 0))`. SQ8: see [`prepare_sq8`](Self::prepare_sq8).
+    /// `Some((0, 0))`. SQ8: the weights rounded to `i16` into `wi` (`|wiᵢ| ≤
+    /// MAX_INT_WEIGHT`, weight ≈ `scale·wiᵢ`) and `(bias, scale)`, `bias` being the constant
+    /// added to every score, from the kernels' [`Kernels::prepare_sq8`] (SIMD in `f64`);
+    /// `None` there for a bias past `f32`'s range or a scale that is not a normal float
+    /// (data of extreme magnitude).
     #[inline]
     pub fn prepare(&self, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
         match &self.table {
-            Table::Sq8 { sq8, kernels, .. } => self.prepare_sq8(kernels, sq8.get()?, q, wi),
+            Table::Sq8 { sq8, kernels, .. } => {
+                let (sq8, dim) = (sq8.get()?, self.dim);
+                let (offsets, scales) = (&sq8.offset[..dim], &sq8.scale[..dim]);
+                kernels.prepare_sq8(self.metric == Metric::L2, &q[..dim], offsets, scales, &mut wi[..dim])
+            }
             Table::F16 { .. } => Some((0.0, 0.0)),
         }
-    }
-
-    /// Prepares the query `q` (`dim` floats) for SQ8 scoring with the kernels' preparation
-    /// ([`Kernels::prepare_sq8`], SIMD in `f64`): its weights, rounded to `i16` into `wi`
-    /// (`|wiᵢ| ≤ MAX_INT_WEIGHT`, weight ≈ `scale·wiᵢ`); returns `(bias, scale)`, `bias`
-    /// being the constant added to every score. `None` when the result would not be usable
-    /// in `f32` (a bias past `f32`'s range, or a scale that is not a normal float: data of
-    /// extreme magnitude): the caller then walks the exact rows.
-    fn prepare_sq8(&self, kernels: &Kernels<u8>, sq8: &Sq8, q: &[f32], wi: &mut [i16]) -> Option<(f32, f32)> {
-        let dim = self.dim;
-        let (q, offsets, scales) = (&q[..dim], &sq8.offset[..dim], &sq8.scale[..dim]);
-        kernels.prepare_sq8(self.metric == Metric::L2, q, offsets, scales, &mut wi[..dim])
     }
 
     /// `out[j]` = the walk's distance from the prepared query to node `ids[j]`, for every

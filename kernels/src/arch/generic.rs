@@ -250,7 +250,9 @@ pub(crate) fn prepare_sq8<const L2: bool>(
     wi: &mut [i16],
 ) -> Option<(f32, f32)> {
     const L: usize = PREP_LANES;
-    assert!(q.len() == offsets.len() && q.len() == scales.len() && q.len() == wi.len());
+    // `Kernels::prepare_sq8`, the only caller, checks the lengths (and nothing below relies
+    // on them for soundness: the zips stop at the shortest slice).
+    debug_assert!(q.len() == offsets.len() && q.len() == scales.len() && q.len() == wi.len());
     let (qc, qr) = q.as_chunks::<L>();
     let (oc, or) = offsets.as_chunks::<L>();
     let (sc, sr) = scales.as_chunks::<L>();
@@ -281,9 +283,7 @@ pub(crate) fn prepare_sq8<const L2: bool>(
     let bias = if L2 { sum } else { 1.0 - sum };
     let max = f64::from(MAX_INT_WEIGHT);
     let scale = top / max;
-    let usable = bias.is_finite()
-        && (bias as f32).is_finite()
-        && (top == 0.0 || (scale as f32).is_normal() && (scale as f32).is_finite());
+    let usable = bias.is_finite() && (bias as f32).is_finite() && (top == 0.0 || (scale as f32).is_normal());
     if !usable {
         return None;
     }
