@@ -5,19 +5,16 @@
 
 mod common;
 
-use common::mixture;
+use common::{mixture, Scratch};
 use hnswx::{BruteForce, Error, FileError, Index, Metric, Params, Verify};
-use std::path::PathBuf;
+
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnswx-hardening-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmp_dir(name: &str) -> Scratch {
+    Scratch::new(&format!("hardening-{name}"))
 }
 
 /// Runs `f` on its own thread and fails the test if it has not returned within `secs`
@@ -84,7 +81,6 @@ fn export_during_inserts_writes_only_finished_nodes() {
     writer.join().unwrap();
     // The point is exports taken while inserts ran (a few ms each, against ~1 s of inserts).
     assert!(during >= 2, "only {during} of {exports} exports overlapped the inserts");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -122,7 +118,6 @@ fn two_indexes_saving_to_one_path_never_interleave() {
     }
     let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
     assert_eq!(left.len(), 1, "temporary files left behind: {left:?}");
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A batch whose progress callback panics: the panic reaches the caller, and every vector
@@ -162,7 +157,6 @@ fn a_panicking_progress_callback_leaves_the_batch_linked_and_saveable() {
             found as f64 >= 0.98 * (5_000 / 7 + 1) as f64,
             "{threads} threads: {found} found"
         );
-        let _ = std::fs::remove_dir_all(&dir);
     }
 }
 
@@ -222,7 +216,6 @@ fn progress_callbacks_cannot_deadlock_the_index() {
         .step_by(5)
         .filter(|&i| back.search(base.row(i), 1, 32).unwrap()[0].label == i as u64);
     assert!(found.count() >= 790);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
@@ -387,7 +380,6 @@ fn changed_upper_links_under_a_mapping_are_never_followed_out_of_bounds() {
         let hits = mapped.search(q, 5, 32).unwrap();
         assert!(hits.len() <= 5);
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Saves from one thread while a 2-thread rayon pool runs many small `add_batch`es in
@@ -430,7 +422,6 @@ fn saves_beside_parallel_small_batches_on_a_busy_pool_finish() {
     assert_eq!(index.len(), 6_000);
     index.repair_connectivity();
     assert!(index.graph_stats().is_healthy());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Index X's progress callback adds a batch to index Y, whose own callback tries to save X:
@@ -475,7 +466,6 @@ fn nested_callbacks_of_two_indexes_cannot_deadlock() {
     }
     assert!(answered.load(Ordering::Relaxed) >= 1);
     assert_eq!((x.len(), y.len()), (3_000, 1_500));
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Searches racing inserts always return k results once the index holds k nodes: a node is

@@ -3,18 +3,15 @@
 
 mod common;
 
-use common::{mixture, recall_at, truth};
+use common::{mixture, recall_at, truth, Scratch};
 use hnswx::data::Table;
 use hnswx::{Error, Index, Metric, Params, Verify};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("hnswx-mutate-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn tmp(name: &str) -> Scratch {
+    Scratch::new(&format!("mutate-{name}"))
 }
 
 /// `common::build` with room for `spare` more nodes (an update needs a free slot).
@@ -199,7 +196,6 @@ fn marks_survive_save_load_mmap_and_hnswlib_files() {
     back.restore(20).unwrap();
     assert_eq!(back.search(base.row(20), 1, 64).unwrap()[0].label, 20);
     assert_eq!(back.get(21).unwrap(), [-7.0; 8]);
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// Writers remove, restore, update and add while readers search: every result is a label
@@ -360,7 +356,6 @@ fn files_load_after_the_entry_point_and_everything_are_consolidated_away() {
     assert!(Index::import_hnswlib(dir.join("a.hnswlib"), Metric::L2)
         .unwrap()
         .is_empty());
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A progress callback that panics mid-consolidation: the panic reaches the caller, nothing

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{build, mixture};
+use common::{build, mixture, Scratch};
 use hnswx::{Index, Metric, Params, Quantization};
 
 #[test]
@@ -35,10 +35,10 @@ fn optimize_keeps_every_answer_and_the_capacity() {
         assert_eq!(index.search(base.row(2999), 1, 32).unwrap()[0].label, 2999);
         assert!(!index.contains(9));
         assert!(index.contains(10));
-        let path = std::env::temp_dir().join(format!("hnswx-optimize-{}-{q:?}.hnswx", std::process::id()));
+        let dir = Scratch::new(&format!("optimize-{q:?}"));
+        let path = dir.join("index.hnswx");
         index.save(&path).unwrap();
         let loaded = Index::load(&path).unwrap();
-        std::fs::remove_file(&path).unwrap();
         for v in queries.rows().take(10) {
             assert_eq!(index.search(v, 10, 64).unwrap(), loaded.search(v, 10, 64).unwrap());
         }

@@ -6,13 +6,9 @@ mod common;
 use common::*;
 use hnswx::{FileError, Index, Metric, Params, Verify, FORMAT_VERSION};
 use std::io::Cursor;
-use std::path::PathBuf;
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnswx-persist-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn dir(name: &str) -> Scratch {
+    Scratch::new(&format!("persist-{name}"))
 }
 
 fn load_bytes(bytes: &[u8]) -> Result<Index, FileError> {
@@ -89,12 +85,9 @@ fn empty_index_round_trips_and_save_replaces_the_old_file() {
 fn small_file() -> Vec<u8> {
     let (base, _) = mixture(150, 1, 5, 32);
     let index = build(Params::new(5, Metric::L2).m(4).seed(1), &base, 1);
-    // One directory per call: the tests calling this run in parallel, and `dir` empties the
-    // directory it is given (a shared one raced on a 16-core machine: one test's save found
-    // its directory removed by another's).
-    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let path = dir(&format!("small-{call}")).join("s.hnswx");
+    // One fresh folder per call (the tests calling this run in parallel).
+    let d = dir("small");
+    let path = d.join("s.hnswx");
     index.save(&path).unwrap();
     std::fs::read(path).unwrap()
 }

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{build, mixture, recall_at, truth};
+use common::{build, mixture, recall_at, truth, Scratch};
 use hnswx::{BruteForce, Error, Index, Metric, Params, Quantization, Verify, AUTO_TRAIN_ROWS};
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -159,8 +159,7 @@ fn save_load_and_map_keep_codes_and_results() {
     let (base, queries) = mixture(3000, 30, DIM, 5);
     let index = build(sq8(Metric::L2), &base, 2);
     index.remove(7).unwrap();
-    let dir = std::env::temp_dir().join(format!("hnswx-quantized-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("quantized");
     let bytes = round_trip(&index, &queries, Quantization::Sq8, &dir.join("sq8.hnswx"));
     // An index without codes still writes version 2.
     let plain = build(Params::new(DIM, Metric::L2), &base, 1);
@@ -180,7 +179,6 @@ fn save_load_and_map_keep_codes_and_results() {
     assert!(Index::load(dir.join("short.hnswx")).is_err());
     // SAFETY: as above.
     assert!(unsafe { Index::open_mmap(dir.join("short.hnswx"), Verify::Structure) }.is_err());
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -313,10 +311,10 @@ fn a_loaded_index_can_switch_kernels() {
     let (base, queries) = mixture(2000, 50, DIM, 4);
     for (n, params) in [sq8(Metric::L2), f16(Metric::L2)].into_iter().enumerate() {
         let index = build(params, &base, 1);
-        let path = std::env::temp_dir().join(format!("hnswx-kernel-switch-{}-{n}.hnswx", std::process::id()));
+        let dir = Scratch::new(&format!("kernel-switch-{n}"));
+        let path = dir.join("index.hnswx");
         index.save(&path).unwrap();
         let mut loaded = Index::load(&path).unwrap();
-        let _ = std::fs::remove_file(&path);
         let mut exact = BruteForce::new(DIM, Metric::L2).unwrap();
         exact
             .add_batch(&(0..base.len() as u64).collect::<Vec<_>>(), base.as_slice())
@@ -433,8 +431,7 @@ fn f16_save_load_map_and_export_keep_results() {
     let (base, queries) = mixture(3000, 30, DIM, 13);
     let index = build(f16(Metric::Cosine), &base, 2);
     index.remove(7).unwrap();
-    let dir = std::env::temp_dir().join(format!("hnswx-quantized-f16-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = Scratch::new("quantized-f16");
     let bytes = round_trip(&index, &queries, Quantization::F16, &dir.join("f16.hnswx"));
     let at = u64::from_le_bytes(bytes[272..280].try_into().unwrap()) as usize;
     assert_eq!(
@@ -452,7 +449,6 @@ fn f16_save_load_map_and_export_keep_results() {
     let imported = Index::import_hnswlib(&hl, Metric::Cosine).unwrap();
     assert_eq!(imported.len(), index.len());
     assert_eq!(imported.search(base.row(11), 1, 32).unwrap()[0].label, 11);
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]

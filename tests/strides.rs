@@ -8,13 +8,10 @@ mod common;
 use common::*;
 use hnswx::{BruteForce, FileError, Index, Metric, Params, Quantization, Verify};
 use std::io::Cursor;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnswx-strides-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+fn dir(name: &str) -> Scratch {
+    Scratch::new(&format!("strides-{name}"))
 }
 
 fn load_bytes(bytes: &[u8]) -> Result<Index, FileError> {

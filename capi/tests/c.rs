@@ -47,11 +47,10 @@ fn runs(compiler: &str) -> bool {
         .is_ok_and(|o| o.status.success())
 }
 
-fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnswx-capi-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh scratch folder, removed with its contents when dropped.
+fn scratch(name: &str) -> tempfile::TempDir {
+    let prefix = format!("hnswx-capi-{name}-");
+    tempfile::Builder::new().prefix(&prefix).tempdir().unwrap()
 }
 
 /// Compiles `source` with `compiler` and `flags`, links the static library, runs the program
@@ -99,7 +98,7 @@ fn c_example_builds_and_passes() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.c");
     let flags = ["-std=c11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O1"];
-    compile_and_run(&cc, &flags, &root, &scratch("c"));
+    compile_and_run(&cc, &flags, &root, scratch("c").path());
 }
 
 #[test]
@@ -114,5 +113,5 @@ fn cpp_example_builds_and_passes() {
     }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/c/main.cpp");
     let flags = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-O1"];
-    compile_and_run(&cxx, &flags, &root, &scratch("cpp"));
+    compile_and_run(&cxx, &flags, &root, scratch("cpp").path());
 }

@@ -42,12 +42,19 @@ fn report(path: &Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
 }
 
-/// A fresh scratch folder per test.
-fn dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("hnswx-cli-{}-{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A fresh scratch folder per test, removed with its contents when the test ends.
+struct Scratch(tempfile::TempDir);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+fn dir(name: &str) -> Scratch {
+    let prefix = format!("hnswx-cli-{name}-");
+    Scratch(tempfile::Builder::new().prefix(&prefix).tempdir().unwrap())
 }
 
 fn s(p: &Path) -> &str {

@@ -3,7 +3,7 @@
 
 use hnswx::data::{exact_knn, gaussian_mixture, recall, Table};
 use hnswx::{Index, Metric, Params};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A clustered base set and held-out queries drawn from the same mixture.
 pub fn mixture(n: usize, queries: usize, dim: usize, seed: u64) -> (Table<f32>, Table<f32>) {
@@ -122,4 +122,33 @@ pub fn restride(file: &[u8], stride: usize) -> Vec<u8> {
 pub fn reseal_header(file: &mut [u8]) {
     let sum = xxhash_rust::xxh3::xxh3_64(&file[..280]);
     file[280..288].copy_from_slice(&sum.to_le_bytes());
+}
+
+/// A scratch folder for one test, removed with everything in it when dropped (the test
+/// passing or failing), so `cargo test` leaves nothing behind in the temporary directory.
+pub struct Scratch(tempfile::TempDir);
+
+impl Scratch {
+    /// A new empty folder named `hnswx-{name}-{random}` under the temporary directory.
+    pub fn new(name: &str) -> Scratch {
+        Scratch(
+            tempfile::Builder::new()
+                .prefix(&format!("hnswx-{name}-"))
+                .tempdir()
+                .unwrap(),
+        )
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        self.0.path()
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        self.0.path()
+    }
 }
