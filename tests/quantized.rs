@@ -133,13 +133,13 @@ fn explicit_training_and_its_errors() {
     assert_eq!(index.search(&far, 1, 64).unwrap()[0].label, 9999);
 }
 
-/// Saves `index` (node 7 removed) to `dir`, checks the file is format version 4, and that
+/// Saves `index` (node 7 removed) to `dir`, checks the file is format version 5, and that
 /// the loaded and the mapped copy walk the same kind of codes, give the same results for
 /// every query and still miss node 7. Returns the file's bytes.
 fn round_trip(index: &Index, queries: &hnswx::data::Table<f32>, kind: Quantization, path: &std::path::Path) -> Vec<u8> {
     index.save(path).unwrap();
     let bytes = std::fs::read(path).unwrap();
-    assert_eq!(bytes[8..12], 4u32.to_le_bytes(), "version 4 with codes");
+    assert_eq!(bytes[8..12], 5u32.to_le_bytes(), "version 5 with codes");
     let loaded = Index::load(path).unwrap();
     // SAFETY: the test does not modify the file while it is mapped.
     let mapped = unsafe { Index::open_mmap(path, Verify::All) }.unwrap();
@@ -183,27 +183,30 @@ fn save_load_and_map_keep_codes_and_results() {
 
 #[test]
 fn reserve_and_compact_keep_the_codes() {
-    let (base, queries) = mixture(2600, 20, DIM, 6);
-    let mut index = Index::new(sq8(Metric::Cosine), 2000).unwrap();
-    index
-        .add_batch(&(0..2000).collect::<Vec<_>>(), &base.as_slice()[..2000 * DIM])
-        .unwrap();
-    let before: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
-    index.reserve(600).unwrap();
-    assert!(index.is_trained());
-    let after: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
-    assert_eq!(before, after);
-    index
-        .add_batch(&(2000..2600).collect::<Vec<_>>(), &base.as_slice()[2000 * DIM..])
-        .unwrap();
-    for i in (0..2600).step_by(50) {
-        index.remove(i as u64).unwrap();
-    }
-    index.compact().unwrap();
-    assert!(index.is_trained());
-    for i in (1..2600).step_by(97) {
-        if i % 50 != 0 {
-            assert_eq!(index.search(base.row(i), 1, 64).unwrap()[0].label, i as u64);
+    // Cosine (codes only) and L2 (codes and row constants: both must move).
+    for metric in [Metric::Cosine, Metric::L2] {
+        let (base, queries) = mixture(2600, 20, DIM, 6);
+        let mut index = Index::new(sq8(metric), 2000).unwrap();
+        index
+            .add_batch(&(0..2000).collect::<Vec<_>>(), &base.as_slice()[..2000 * DIM])
+            .unwrap();
+        let before: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+        index.reserve(600).unwrap();
+        assert!(index.is_trained());
+        let after: Vec<_> = queries.rows().map(|q| index.search(q, 5, 40).unwrap()).collect();
+        assert_eq!(before, after);
+        index
+            .add_batch(&(2000..2600).collect::<Vec<_>>(), &base.as_slice()[2000 * DIM..])
+            .unwrap();
+        for i in (0..2600).step_by(50) {
+            index.remove(i as u64).unwrap();
+        }
+        index.compact().unwrap();
+        assert!(index.is_trained());
+        for i in (1..2600).step_by(97) {
+            if i % 50 != 0 {
+                assert_eq!(index.search(base.row(i), 1, 64).unwrap()[0].label, i as u64);
+            }
         }
     }
 }

@@ -14,20 +14,24 @@
 //! | kinds (version 2) | `count` u8: per slot live 0, removed 1 (restorable), hidden 2 (removed, not restorable), free 3 |
 //! | quantiser (version 3) | u32 quantisation (0 none, 1 SQ8, 2 F16), u32 trained (0/1; always 0 for F16, which has no parameters), if trained `dim` f32 offsets and `dim` f32 scales, then the xxh3 (u64) of the bytes before it |
 //! | quantiser (version 4) | as version 3, with four u64 before the xxh3: the codes section's offset, length, row bytes and xxh3 (all zero when no codes are stored) |
-//! | codes (version 4) | `count` code rows as the index holds them (SQ8: `dim` bytes, the row constant, zero padding; F16: `dim` halves, zero padding), when the walk reads codes (F16, or SQ8 once trained) |
+//! | codes (version 5) | laid out as the index holds them, when the walk reads codes (F16, or SQ8 once trained): `count` rows (SQ8: `dim` bytes, zero padding to a multiple of 16; F16: `dim` halves, zero padding to a multiple of 16 halves), then for SQ8 under L2 zeros to the next 64-byte boundary and `count` f32 row constants |
+//! | codes (version 4) | `count` rows (SQ8: `dim` bytes, zeros to a multiple of 4, the row constant, zeros to a multiple of 16; F16 as version 5) |
 //!
 //! Bytes between sections must be zero. The kinds section is described by the header's
 //! first three reserved words (offset, length, xxh3), the quantiser section by the fourth
 //! (its offset); version-1 files (all zero there, no kinds) still load, every slot live.
-//! Versions 3 and 4 are written only by an index with codes (others write version 2, which
-//! older builds read); this build writes version 4. A version-4 file stores the codes, so
+//! Versions 3 to 5 are written only by an index with codes (others write version 2, which
+//! older builds read); this build writes version 5 (the quantiser block as version 4's). A
+//! version-5 file stores the codes, so
 //! [`Index::open_mmap`] maps them like the vectors (nothing computed, nothing copied) and
 //! [`Index::load`] reads them; both check that every row is its vector coded again (the
 //! coding is deterministic: scalar arithmetic, round to nearest) unless a map is opened
 //! with [`Verify::Structure`], where a forged code changes walk distances only (the rerank
 //! is exact). A version-3 file has no codes section: its codes are computed from the
 //! vectors and the quantiser when it is opened (O(n·dim)), and a mapped one holds them in
-//! memory. F16 (kind 2) fits the same sections; a build from before F16 refuses such a
+//! memory; so has a version-4 file with SQ8 codes (its rows held the row constant; the
+//! section is checked, then skipped), while version-4 F16 rows are version 5's and are read
+//! or mapped. F16 (kind 2) fits the same sections; a build from before F16 refuses such a
 //! file as corrupt ("unknown kind 2").
 //!
 //! [`Index::save`] writes a temporary file in the same folder, syncs it, renames it over the
@@ -56,8 +60,8 @@ use hnswx_kernels::Metric;
 /// First 8 bytes of every index file.
 pub const MAGIC: [u8; 8] = *b"HNSWXIDX";
 /// The newest format version this build writes (it reads versions 1 to this one): version
-/// 4 for an index with codes, else version 2.
-pub const FORMAT_VERSION: u32 = 4;
+/// 5 for an index with codes, else version 2.
+pub const FORMAT_VERSION: u32 = 5;
 const ENDIAN_MARK: u32 = 0x0102_0304;
 /// Checksums are compared, except in fuzzing builds (`--cfg fuzzing`, set by cargo-fuzz),
 /// where skipping them lets the fuzzer reach the structural checks behind them.
@@ -329,11 +333,13 @@ impl Index {
                 let section = if codes.stored(sq8) {
                     let offset = w.written;
                     // SAFETY: the save's pause: no row below `count` is written meanwhile.
-                    let rows = unsafe { codes.rows(count) };
-                    w.put(rows)?;
+                    let parts = unsafe { codes.section(count) };
+                    for part in parts {
+                        w.put(part)?;
+                    }
                     Some(CodesSection {
                         offset,
-                        len: rows.len() as u64,
+                        len: parts.iter().map(|p| p.len() as u64).sum(),
                         row_bytes: codes.stride() as u64,
                         checksum: w.finish()?,
                     })
@@ -351,7 +357,7 @@ impl Index {
         }
         let mut h = Header {
             magic: MAGIC,
-            version: if self.codes.is_some() { 4 } else { 2 },
+            version: if self.codes.is_some() { FORMAT_VERSION } else { 2 },
             endian: ENDIAN_MARK,
             header_len: HEADER_LEN as u32,
             metric: metric_code(self.params.metric),
@@ -500,20 +506,40 @@ impl Index {
             let end = at + n as u64;
             at = align_up(end);
             skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
-            if let Some(c) = codes_section(&q, dim, count, at)? {
+            if let Some((c, current)) = codes_section(&q, &params, h.version, count, at)? {
                 if len < at + c.len {
                     return Err(short(at + c.len));
                 }
-                let mut table = code_table(&params, q.0, count)?;
-                let rows = table.rows_mut(count);
-                r.read_exact(rows).map_err(io)?;
-                if CHECKSUMS && verify == Verify::All && xxhash_rust::xxh3::xxh3_64(rows) != c.checksum {
-                    return Err(FileError::Checksum { part: "codes" });
+                if current {
+                    let mut table = code_table(&params, q.0, count)?;
+                    let section = table.section_mut(count);
+                    r.read_exact(section).map_err(io)?;
+                    if verify == Verify::All {
+                        if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(section) != c.checksum {
+                            return Err(FileError::Checksum { part: "codes" });
+                        }
+                        check_codes_gap(section, &params, q.0, count).map_err(|e| e.or_io(io))?;
+                    }
+                    codes = Some(table);
+                } else {
+                    // A version-4 SQ8 section (row constants inside the rows): checked,
+                    // then left for codes computed from the vectors, as for version 3.
+                    let mut sum = xxhash_rust::xxh3::Xxh3::new();
+                    let mut buf = vec![0u8; 1 << 16];
+                    let mut left = c.len;
+                    while left > 0 {
+                        let n = left.min(buf.len() as u64) as usize;
+                        r.read_exact(&mut buf[..n]).map_err(io)?;
+                        sum.update(&buf[..n]);
+                        left -= n as u64;
+                    }
+                    if CHECKSUMS && verify == Verify::All && sum.digest() != c.checksum {
+                        return Err(FileError::Checksum { part: "codes" });
+                    }
                 }
                 let end = at + c.len;
                 at = align_up(end);
                 skip_padding(r, end, at).map_err(|e| e.or_io(io))?;
-                codes = Some(table);
             }
             quant = Some(q);
         }
@@ -642,11 +668,11 @@ impl Index {
             if verify == Verify::All && pad.iter().any(|&b| b != 0) {
                 return Err(PadError::NonZero.or_io(io));
             }
-            if let Some(c) = codes_section(&q, params.dim, count, align_up(end as u64))? {
+            if let Some((c, current)) = codes_section(&q, &params, h.version, count, align_up(end as u64))? {
                 let (offset, bytes) = (c.offset as usize, c.len as usize);
-                let rows = map.get(offset..offset + bytes).ok_or_else(misplaced)?;
+                let section = map.get(offset..offset + bytes).ok_or_else(misplaced)?;
                 if verify == Verify::All {
-                    if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(rows) != c.checksum {
+                    if CHECKSUMS && xxhash_rust::xxh3::xxh3_64(section) != c.checksum {
                         return Err(FileError::Checksum { part: "codes" });
                     }
                     let end = offset + bytes;
@@ -654,9 +680,16 @@ impl Index {
                     if pad.iter().any(|&b| b != 0) {
                         return Err(PadError::NonZero.or_io(io));
                     }
+                    if current {
+                        check_codes_gap(section, &params, q.0, count).map_err(|e| e.or_io(io))?;
+                    }
                 }
-                let table = code_table(&params, q.0, 0)?;
-                codes = Some(table.into_mapped(&file_map, offset, count).ok_or_else(misplaced)?);
+                // A version-4 SQ8 section (row constants inside the rows) is not mapped: its
+                // codes are computed from the vectors, as for version 3.
+                if current {
+                    let table = code_table(&params, q.0, 0)?;
+                    codes = Some(table.into_mapped(&file_map, offset, count).ok_or_else(misplaced)?);
+                }
                 end = offset + bytes;
             }
             if align_up(end as u64) != h.file_len {
@@ -990,7 +1023,7 @@ fn sync_dir(_dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// Where a file's codes are, as its (version 4) quantiser block says.
+/// Where a file's codes are, as its (version 4 on) quantiser block says.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct CodesSection {
     offset: u64,
@@ -999,11 +1032,11 @@ struct CodesSection {
     checksum: u64,
 }
 
-/// A parsed quantiser block: the kind, the trained SQ8 quantiser, and (version 4) where the
+/// A parsed quantiser block: the kind, the trained SQ8 quantiser, and (version 4 on) where the
 /// codes are, all zero when none are stored.
 type Quantizer = (Quantization, Option<Sq8>, Option<CodesSection>);
 
-/// The quantiser block's bytes, version 4 (see the module docs); `codes` all zero when
+/// The quantiser block's bytes, version 4 on (see the module docs); `codes` all zero when
 /// none are stored.
 fn quantizer_block(kind: Quantization, sq8: Option<&Sq8>, codes: Option<CodesSection>) -> Vec<u8> {
     let mut b = Vec::new();
@@ -1081,12 +1114,21 @@ fn parse_quantizer(block: &[u8], dim: usize, version: u32) -> Result<Quantizer, 
     Ok((kind, Some(q), codes))
 }
 
-/// The codes section a parsed quantiser block describes, checked against what must be
-/// there: for `count` nodes, rows of the size this build uses for the kind, starting at
-/// `at` (the first boundary after the block), when the walk reads codes (F16, or a trained
-/// SQ8 quantiser), and nothing (all zero) otherwise. `None`: no codes stored (so they are
-/// computed from the vectors, as for every version-3 file).
-fn codes_section(q: &Quantizer, dim: usize, count: usize, at: u64) -> Result<Option<CodesSection>, FileError> {
+/// The codes section a parsed quantiser block of a file of `version` describes, checked
+/// against what must be there: for `count` nodes, the layout of that version for the kind
+/// and metric (see [`Codes::section_len`]), starting at `at` (the first boundary after the
+/// block), when the walk reads codes (F16, or a trained SQ8 quantiser), and nothing (all
+/// zero) otherwise. `None`: no codes stored (so they are computed from the vectors, as for
+/// every version-3 file). With the section, whether it is in this build's layout (`false`
+/// for a version-4 SQ8 section, whose rows held their row constant: the caller checks and
+/// skips it, and the codes are computed).
+fn codes_section(
+    q: &Quantizer,
+    params: &Params,
+    version: u32,
+    count: usize,
+    at: u64,
+) -> Result<Option<(CodesSection, bool)>, FileError> {
     let (kind, sq8, Some(c)) = q else {
         return Ok(None);
     };
@@ -1098,17 +1140,39 @@ fn codes_section(q: &Quantizer, dim: usize, count: usize, at: u64) -> Result<Opt
             )),
         };
     }
-    let row = Codes::row_bytes_of(*kind, dim).expect("a kind with codes") as u64;
-    if c.row_bytes != row {
+    let dim = params.dim;
+    let current = version >= 5 || *kind == Quantization::F16;
+    let (row, len) = match current {
+        true => (
+            Codes::row_bytes_of(*kind, dim).expect("a kind with codes"),
+            Codes::section_len(*kind, params.metric, dim, count),
+        ),
+        // Version 4 SQ8: `dim` codes padded to 4, the row constant, padded to 16.
+        false => {
+            let row = (dim.div_ceil(4) * 4 + 4).div_ceil(16) * 16;
+            (row, row.checked_mul(count))
+        }
+    };
+    if c.row_bytes != row as u64 {
         return Err(FileError::Corrupt(format!(
-            "codes rows of {} bytes, this build's are {row}",
+            "codes rows of {} bytes, this version's are {row}",
             c.row_bytes
         )));
     }
-    if c.offset != at || c.len != row * count as u64 {
+    if c.offset != at || Some(c.len) != len.map(|l| l as u64) {
         return Err(FileError::Corrupt("section codes is misplaced".into()));
     }
-    Ok(Some(*c))
+    Ok(Some((*c, current)))
+}
+
+/// Checks that the bytes between the rows and the row constants of a codes `section` of
+/// `count` rows (SQ8 under L2) are zero, as between sections.
+fn check_codes_gap(section: &[u8], params: &Params, kind: Quantization, count: usize) -> Result<(), PadError> {
+    let gap = Codes::section_gap(kind, params.metric, params.dim, count);
+    match section[gap].iter().all(|&b| b == 0) {
+        true => Ok(()),
+        false => Err(PadError::NonZero),
+    }
 }
 
 /// `params` with the file's quantisation, and its trained quantiser.
@@ -1325,7 +1389,8 @@ mod tests {
         index
     }
 
-    /// The codes section of `bytes` (a version-4 file with stored codes): offset, length.
+    /// Where the quantiser block of `bytes` (a file with stored codes) is, its length, and
+    /// the codes section's offset.
     fn codes_of(bytes: &[u8]) -> (usize, usize, usize) {
         let h = header(bytes);
         let at = h.reserved[3] as usize;
@@ -1347,7 +1412,7 @@ mod tests {
         r
     }
 
-    /// Version 4 stores the codes: a load reads them, a mapped index maps them (no copy),
+    /// Version 5 stores the codes: a load reads them, a mapped index maps them (no copy),
     /// and both give the same results as the index saved, for SQ8 (L2, inner product) and F16.
     #[test]
     fn codes_are_stored_read_and_mapped() {
@@ -1367,13 +1432,22 @@ mod tests {
             ("f16", f16),
         ] {
             let bytes = saved(&index, name);
-            assert_eq!(header(&bytes).version, 4);
+            assert_eq!(header(&bytes).version, FORMAT_VERSION);
             let (at, n, offset) = codes_of(&bytes);
             assert_eq!(offset as u64, align_up((at + n) as u64));
             let codes = index.codes.as_ref().unwrap();
             let rows = index.len() + usize::from(name != "f16");
             // SAFETY: nothing writes the index.
-            assert_eq!(&bytes[offset..][..rows * codes.stride()], unsafe { codes.rows(rows) });
+            let section = unsafe { codes.section(rows) }.concat();
+            assert_eq!(&bytes[offset..][..section.len()], section);
+            // Rows of 3 codes padded to 16; under L2 the constants follow from byte 3,200.
+            assert_eq!(codes.stride(), if name == "f16" { 32 } else { 16 });
+            let want = if name == "l2" {
+                3200 + 4 * rows
+            } else {
+                rows * codes.stride()
+            };
+            assert_eq!(section.len(), want, "{name}");
             let loaded = Index::read_from(&mut std::io::Cursor::new(&bytes), bytes.len() as u64).unwrap();
             for verify in [Verify::All, Verify::Structure] {
                 let map = mapped(&bytes, name, verify).unwrap();
@@ -1421,27 +1495,53 @@ mod tests {
         let bytes = saved(&small_sq8(Metric::L2), "forged-codes");
         let (at, n, offset) = codes_of(&bytes);
         let stride = Codes::row_bytes_of(crate::Quantization::Sq8, 3).unwrap();
+        let len = Codes::section_len(crate::Quantization::Sq8, Metric::L2, 3, 200).unwrap();
+        // The row constants start at the first 64-byte boundary after the 200 rows.
+        let consts = offset + (200 * stride).next_multiple_of(64);
         let load = |b: &[u8]| Index::read_from(&mut std::io::Cursor::new(b), b.len() as u64);
-        let mut flipped = bytes.clone();
-        flipped[offset + 11 * stride] ^= 0x10;
-        assert!(matches!(load(&flipped), Err(FileError::Checksum { part: "codes" })));
-        // Same change, checksum recomputed in the quantiser block.
-        let len = 200 * stride;
-        let sum = xxhash_rust::xxh3::xxh3_64(&flipped[offset..offset + len]);
-        flipped[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
-        reseal_block(&mut flipped, at, n);
-        let r = load(&flipped);
-        assert!(
-            matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
-            "{r:?}"
-        );
-        let r = mapped(&flipped, "forged-all", Verify::All);
-        assert!(
-            matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
-            "{r:?}"
-        );
-        let map = mapped(&flipped, "forged-structure", Verify::Structure).unwrap();
-        assert_eq!(map.search(&[1.0, 0.5, 0.3], 3, 20).unwrap().len(), 3);
+        // Recomputes the codes checksum in the quantiser block.
+        let reseal = |b: &mut Vec<u8>| {
+            let sum = xxhash_rust::xxh3::xxh3_64(&b[offset..offset + len]);
+            b[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
+            reseal_block(b, at, n);
+        };
+        // A flipped code byte, and a changed row constant.
+        for (name, byte) in [("code", offset + 11 * stride), ("constant", consts + 4 * 11 + 1)] {
+            let mut flipped = bytes.clone();
+            flipped[byte] ^= 0x10;
+            assert!(matches!(load(&flipped), Err(FileError::Checksum { part: "codes" })));
+            // Same change, checksum recomputed in the quantiser block.
+            reseal(&mut flipped);
+            let r = load(&flipped);
+            assert!(
+                matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
+                "{name}: {r:?}"
+            );
+            let r = mapped(&flipped, "forged-all", Verify::All);
+            assert!(
+                matches!(&r, Err(FileError::Corrupt(w)) if w.contains("vector 11")),
+                "{name}: {r:?}"
+            );
+            let map = mapped(&flipped, "forged-structure", Verify::Structure).unwrap();
+            assert_eq!(map.search(&[1.0, 0.5, 0.3], 3, 20).unwrap().len(), 3);
+        }
+        // A non-zero byte between the rows and the constants (checksum recomputed): 201
+        // rows of 16 bytes end 48 bytes before the constants' 64-byte boundary.
+        let odd = small_sq8(Metric::L2);
+        odd.add(500, &[0.3, 0.2, 0.1]).unwrap();
+        let mut gap = saved(&odd, "gap");
+        let (at2, n2, offset2) = codes_of(&gap);
+        let len2 = Codes::section_len(crate::Quantization::Sq8, Metric::L2, 3, 201).unwrap();
+        gap[offset2 + 201 * 16 + 47] = 1;
+        let sum = xxhash_rust::xxh3::xxh3_64(&gap[offset2..offset2 + len2]);
+        gap[at2 + n2 - 16..at2 + n2 - 8].copy_from_slice(&sum.to_le_bytes());
+        reseal_block(&mut gap, at2, n2);
+        for r in [load(&gap), mapped(&gap, "gap", Verify::All)] {
+            assert!(
+                matches!(&r, Err(FileError::Corrupt(w)) if w.contains("non-zero")),
+                "{r:?}"
+            );
+        }
         // A descriptor that disagrees with the layout: row size, offset, length.
         for (word, value) in [
             (2usize, 32u64),
@@ -1470,12 +1570,10 @@ mod tests {
         // answers (the walk's comparisons reject NaN; the rerank is exact), no panic.
         let mut nan = bytes.clone();
         for row in 0..200 {
-            let c = offset + row * stride + 4;
+            let c = consts + 4 * row;
             nan[c..c + 4].copy_from_slice(&f32::NAN.to_ne_bytes());
         }
-        let sum = xxhash_rust::xxh3::xxh3_64(&nan[offset..offset + len]);
-        nan[at + n - 16..at + n - 8].copy_from_slice(&sum.to_le_bytes());
-        reseal_block(&mut nan, at, n);
+        reseal(&mut nan);
         let map = mapped(&nan, "nan", Verify::Structure).unwrap();
         for i in 0..10 {
             let q = [i as f32 * 0.2, 0.5, 0.3];
@@ -1511,6 +1609,61 @@ mod tests {
                 let q = [i as f32 * 0.1, 0.5, 0.3];
                 assert_eq!(other.search(&q, 5, 20).unwrap(), index.search(&q, 5, 20).unwrap());
             }
+        }
+    }
+
+    /// A version-4 file (SQ8 rows holding their row constant: `dim` codes padded to 4, the
+    /// constant, padded to 16) still loads and maps, its SQ8 codes computed from the vectors
+    /// (not mapped), with the same results; a damaged version-4 codes section is still caught
+    /// by its checksum.
+    #[test]
+    fn version_4_files_still_load() {
+        for metric in [Metric::L2, Metric::InnerProduct] {
+            let index = small_sq8(metric);
+            let bytes = saved(&index, "v4");
+            let (at, n, offset) = codes_of(&bytes);
+            let codes = index.codes.as_ref().unwrap();
+            // SAFETY: nothing writes the index.
+            let [rows, _, consts] = unsafe { codes.section(200) };
+            // Rewrite the section as version 4 laid it out: 16 bytes per row for 3 codes.
+            let mut section = vec![0u8; 200 * 16];
+            for i in 0..200 {
+                section[16 * i..16 * i + 3].copy_from_slice(&rows[16 * i..16 * i + 3]);
+                if metric == Metric::L2 {
+                    section[16 * i + 4..16 * i + 8].copy_from_slice(&consts[4 * i..4 * i + 4]);
+                }
+            }
+            let mut v4 = bytes[..offset].to_vec();
+            v4.extend_from_slice(&section);
+            v4.resize(align_up(v4.len() as u64) as usize, 0);
+            let words = at + n - 40;
+            v4[words + 8..words + 16].copy_from_slice(&(section.len() as u64).to_le_bytes());
+            v4[words + 16..words + 24].copy_from_slice(&16u64.to_le_bytes());
+            let sum = xxhash_rust::xxh3::xxh3_64(&section);
+            v4[words + 24..words + 32].copy_from_slice(&sum.to_le_bytes());
+            reseal_block(&mut v4, at, n);
+            let mut h = header(&v4);
+            h.version = 4;
+            h.file_len = v4.len() as u64;
+            with_header(&mut v4, &mut h);
+            let loaded = Index::read_from(&mut std::io::Cursor::new(&v4), v4.len() as u64).unwrap();
+            let map = mapped(&v4, "v4", Verify::All).unwrap();
+            assert!(!map.codes.as_ref().unwrap().is_mapped());
+            for other in [&loaded, &map] {
+                assert!(other.is_trained() && !other.contains(7));
+                for i in 0..20 {
+                    let q = [i as f32 * 0.1, 0.5, 0.3];
+                    assert_eq!(other.search(&q, 5, 20).unwrap(), index.search(&q, 5, 20).unwrap());
+                }
+            }
+            // Saved again: version 5, the same bytes as the original save.
+            assert_eq!(saved(&loaded, "v4-again"), bytes);
+            let mut damaged = v4.clone();
+            damaged[offset + 5 * 16] ^= 1;
+            let r = Index::read_from(&mut std::io::Cursor::new(&damaged), damaged.len() as u64);
+            assert!(matches!(r, Err(FileError::Checksum { part: "codes" })), "{r:?}");
+            let r = mapped(&damaged, "v4-damaged", Verify::All);
+            assert!(matches!(r, Err(FileError::Checksum { part: "codes" })), "{r:?}");
         }
     }
 }
