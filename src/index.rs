@@ -547,7 +547,7 @@ impl Index {
         let codes = match &self.codes {
             Some(c) => Some(c.resized(cap).ok_or(Error::OutOfMemory {
                 what: "code table",
-                bytes: c.stride().saturating_mul(cap),
+                bytes: c.bytes_for(cap),
             })?),
             None => None,
         };

@@ -119,7 +119,7 @@ fn every_stride_a_file_may_carry_loads_and_answers_alike() {
         (25, Metric::L2, plain),
         (50, Metric::Cosine, plain),
         (3, Metric::L2, plain),
-        // Stored SQ8 codes (format version 4): the rewrite moves the codes section too.
+        // Stored SQ8 codes (format version 5): the rewrite moves the codes section too.
         (20, Metric::L2, Quantization::Sq8),
     ] {
         let (base, queries) = mixture(2_000, 20, dim, 40 + dim as u64);

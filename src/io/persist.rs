@@ -1168,8 +1168,9 @@ fn codes_section(
 /// Checks that the bytes between the rows and the row constants of a codes `section` of
 /// `count` rows (SQ8 under L2) are zero, as between sections.
 fn check_codes_gap(section: &[u8], params: &Params, kind: Quantization, count: usize) -> Result<(), PadError> {
-    let gap = Codes::section_gap(kind, params.metric, params.dim, count);
-    match section[gap].iter().all(|&b| b == 0) {
+    // The section's length was checked against `section_len`, so the gap is inside it.
+    let gap = Codes::section_gap(kind, params.metric, params.dim, count).and_then(|g| section.get(g));
+    match gap.is_some_and(|g| g.iter().all(|&b| b == 0)) {
         true => Ok(()),
         false => Err(PadError::NonZero),
     }
@@ -1612,25 +1613,61 @@ mod tests {
         }
     }
 
+    /// An SQ8 index of `dim` components (node 7 removed, 200 rows, capacity 220).
+    fn sq8_of_dim(dim: usize, metric: Metric) -> Index {
+        use crate::Quantization;
+        let index = Index::new(Params::new(dim, metric).seed(5).quantization(Quantization::Sq8), 220).unwrap();
+        let rows: Vec<f32> = (0..200 * dim)
+            .map(|i| (i as f32 * 0.37).sin() + 0.1 * (i % 7) as f32)
+            .collect();
+        index.train(&rows).unwrap();
+        index.add_batch(&(0..200).collect::<Vec<_>>(), &rows).unwrap();
+        index.remove(7).unwrap();
+        index
+    }
+
+    /// `bytes` (a saved file) with its header's version set to `version`, resealed.
+    fn with_version(bytes: &[u8], version: u32) -> Vec<u8> {
+        let mut b = bytes.to_vec();
+        let mut h = header(&b);
+        h.version = version;
+        with_header(&mut b, &mut h);
+        b
+    }
+
     /// A version-4 file (SQ8 rows holding their row constant: `dim` codes padded to 4, the
     /// constant, padded to 16) still loads and maps, its SQ8 codes computed from the vectors
     /// (not mapped), with the same results; a damaged version-4 codes section is still caught
-    /// by its checksum.
+    /// by its checksum. At dim 16 a version-4 row (32 bytes) is longer than a version-5 one
+    /// (16), so the section must be read with version 4's sizes. Version-4 F16 rows are
+    /// version 5's: still mapped.
     #[test]
     fn version_4_files_still_load() {
-        for metric in [Metric::L2, Metric::InnerProduct] {
-            let index = small_sq8(metric);
-            let bytes = saved(&index, "v4");
+        for (dim, metric) in [
+            (3, Metric::L2),
+            (3, Metric::InnerProduct),
+            (16, Metric::L2),
+            (16, Metric::InnerProduct),
+        ] {
+            let index = if dim == 3 {
+                small_sq8(metric)
+            } else {
+                sq8_of_dim(dim, metric)
+            };
+            let name = format!("v4-{dim}-{metric:?}");
+            let bytes = saved(&index, &name);
             let (at, n, offset) = codes_of(&bytes);
             let codes = index.codes.as_ref().unwrap();
+            let stride = codes.stride();
             // SAFETY: nothing writes the index.
             let [rows, _, consts] = unsafe { codes.section(200) };
-            // Rewrite the section as version 4 laid it out: 16 bytes per row for 3 codes.
-            let mut section = vec![0u8; 200 * 16];
+            // Rewrite the section as version 4 laid it out.
+            let (row4, at4) = ((dim.div_ceil(4) * 4 + 4).div_ceil(16) * 16, dim.div_ceil(4) * 4);
+            let mut section = vec![0u8; 200 * row4];
             for i in 0..200 {
-                section[16 * i..16 * i + 3].copy_from_slice(&rows[16 * i..16 * i + 3]);
+                section[row4 * i..][..dim].copy_from_slice(&rows[stride * i..][..dim]);
                 if metric == Metric::L2 {
-                    section[16 * i + 4..16 * i + 8].copy_from_slice(&consts[4 * i..4 * i + 4]);
+                    section[row4 * i + at4..][..4].copy_from_slice(&consts[4 * i..][..4]);
                 }
             }
             let mut v4 = bytes[..offset].to_vec();
@@ -1638,7 +1675,7 @@ mod tests {
             v4.resize(align_up(v4.len() as u64) as usize, 0);
             let words = at + n - 40;
             v4[words + 8..words + 16].copy_from_slice(&(section.len() as u64).to_le_bytes());
-            v4[words + 16..words + 24].copy_from_slice(&16u64.to_le_bytes());
+            v4[words + 16..words + 24].copy_from_slice(&(row4 as u64).to_le_bytes());
             let sum = xxhash_rust::xxh3::xxh3_64(&section);
             v4[words + 24..words + 32].copy_from_slice(&sum.to_le_bytes());
             reseal_block(&mut v4, at, n);
@@ -1647,23 +1684,81 @@ mod tests {
             h.file_len = v4.len() as u64;
             with_header(&mut v4, &mut h);
             let loaded = Index::read_from(&mut std::io::Cursor::new(&v4), v4.len() as u64).unwrap();
-            let map = mapped(&v4, "v4", Verify::All).unwrap();
+            let map = mapped(&v4, &name, Verify::All).unwrap();
             assert!(!map.codes.as_ref().unwrap().is_mapped());
             for other in [&loaded, &map] {
                 assert!(other.is_trained() && !other.contains(7));
                 for i in 0..20 {
-                    let q = [i as f32 * 0.1, 0.5, 0.3];
-                    assert_eq!(other.search(&q, 5, 20).unwrap(), index.search(&q, 5, 20).unwrap());
+                    let q: Vec<f32> = (0..dim).map(|j| (i * dim + j) as f32 * 0.1).collect();
+                    assert_eq!(
+                        other.search(&q, 5, 20).unwrap(),
+                        index.search(&q, 5, 20).unwrap(),
+                        "{name}"
+                    );
                 }
             }
             // Saved again: version 5, the same bytes as the original save.
-            assert_eq!(saved(&loaded, "v4-again"), bytes);
+            assert_eq!(saved(&loaded, "v4-again"), bytes, "{name}");
+            // The same file calling itself version 5 is refused (its rows are not version 5's)
+            // wherever the two layouts differ.
+            let as_v5 = with_version(&v4, 5);
+            let r = Index::read_from(&mut std::io::Cursor::new(&as_v5), as_v5.len() as u64);
+            assert_eq!(
+                r.is_err(),
+                row4 != stride || metric == Metric::L2,
+                "{name}: {:?}",
+                r.err()
+            );
             let mut damaged = v4.clone();
-            damaged[offset + 5 * 16] ^= 1;
+            damaged[offset + 5 * row4] ^= 1;
             let r = Index::read_from(&mut std::io::Cursor::new(&damaged), damaged.len() as u64);
             assert!(matches!(r, Err(FileError::Checksum { part: "codes" })), "{r:?}");
             let r = mapped(&damaged, "v4-damaged", Verify::All);
             assert!(matches!(r, Err(FileError::Checksum { part: "codes" })), "{r:?}");
+        }
+        // F16: a version-4 file is read and mapped as it is.
+        let f16 = Index::new(
+            Params::new(3, Metric::L2)
+                .seed(3)
+                .quantization(crate::Quantization::F16),
+            60,
+        )
+        .unwrap();
+        for i in 0..50u64 {
+            let x = i as f32;
+            f16.add(i, &[x.sin(), x.cos(), 0.1 * x + 0.1]).unwrap();
+        }
+        let v4 = with_version(&saved(&f16, "f16-v4"), 4);
+        let loaded = Index::read_from(&mut std::io::Cursor::new(&v4), v4.len() as u64).unwrap();
+        let map = mapped(&v4, "f16-v4", Verify::All).unwrap();
+        assert!(map.codes.as_ref().unwrap().is_mapped());
+        for i in 0..20 {
+            let q = [i as f32 * 0.1, 0.5, 0.3];
+            assert_eq!(loaded.search(&q, 5, 20).unwrap(), f16.search(&q, 5, 20).unwrap());
+            assert_eq!(map.search(&q, 5, 20).unwrap(), f16.search(&q, 5, 20).unwrap());
+        }
+    }
+
+    /// Growing an index moves its codes and row constants unchanged, from memory and from a
+    /// mapped file.
+    #[test]
+    fn reserve_keeps_codes_and_constants() {
+        for metric in [Metric::L2, Metric::InnerProduct] {
+            let mut index = sq8_of_dim(16, metric);
+            let bytes = saved(&index, "reserve");
+            let section = |i: &Index| {
+                // SAFETY: nothing writes the index.
+                unsafe { i.codes.as_ref().unwrap().section(200) }.concat()
+            };
+            let before = section(&index);
+            index.reserve(1000).unwrap();
+            assert!(index.capacity() > 1000);
+            assert_eq!(section(&index), before);
+            let mut map = mapped(&bytes, "reserve-map", Verify::All).unwrap();
+            assert!(map.codes.as_ref().unwrap().is_mapped());
+            map.reserve(10).unwrap();
+            assert!(!map.codes.as_ref().unwrap().is_mapped());
+            assert_eq!(section(&map), before);
         }
     }
 }

@@ -14,9 +14,10 @@
 //! So a row is `dim` code bytes padded to a multiple of 16, and under L2 the row constants
 //! (`f32`) sit in a dense array of their own after the rows (one 64-byte line holds 16 of
 //! them): a 128-d row is then exactly two cache lines, 64-byte aligned, where a constant
-//! inside the row made it three. Inner product and cosine need no constant. A query's weights are rounded to `i16` once (`Kernels::prepare_sq8`, see
-//! `hnswx_kernels`), rows are scored exactly in integers (`dot_i16_u8_many`), and a row's
-//! walk distance is `bias + scale·dot + row constant`.
+//! inside the row made it three. Inner product and cosine need no constant. A query's
+//! weights are rounded to `i16` once (`Kernels::prepare_sq8`, see `hnswx_kernels`), rows are
+//! scored exactly in integers (`dot_i16_u8_many`), and a row's walk distance is `bias +
+//! scale·dot + row constant`.
 //!
 //! F16: component `i` is stored as the half-precision float nearest to `xᵢ` (the `half`
 //! crate's conversion, round to nearest even; magnitudes below f16's smallest subnormal,
@@ -440,8 +441,12 @@ impl Codes {
 
     /// Heap bytes held.
     pub fn bytes(&self) -> usize {
-        Codes::section_len(Codes::kind(&self.table), self.metric, self.dim, self.capacity.max(1))
-            .expect("checked when the buffer was sized")
+        self.bytes_for(self.capacity)
+    }
+
+    /// Heap bytes a table like this one holds with room for `capacity` rows (saturating).
+    pub fn bytes_for(&self, capacity: usize) -> usize {
+        Codes::section_len(Codes::kind(&self.table), self.metric, self.dim, capacity.max(1)).unwrap_or(usize::MAX)
     }
 
     /// Whether training found the data too wide for SQ8 codes.
@@ -505,12 +510,13 @@ impl Codes {
     }
 
     /// Codes `v` into `row` (`stride` bytes, 2-byte aligned) and returns its row constant
-    /// (SQ8 under L2; 0 otherwise); padding bytes are left as they are. Deterministic, so a row coded again on any machine gives the same bytes
+    /// (SQ8 under L2; 0 otherwise); padding bytes are left as they are. Deterministic, so a
+    /// row coded again on any machine gives the same bytes and constant
     /// ([`first_mismatch`](Self::first_mismatch) relies on it): SQ8 in scalar arithmetic
     /// with scales zero or normal (a process that flushes subnormals to zero could differ
     /// only on subnormal components whose dimension's range is itself near the smallest
-    /// normal float), F16 with the `half` crate's conversion, round to nearest even whether it runs on
-    /// F16C, NEON or in software.
+    /// normal float), F16 with the `half` crate's conversion, round to nearest even whether
+    /// it runs on F16C, NEON or in software.
     fn encode(&self, coder: Coder<'_>, v: &[f32], row: &mut [u8]) -> f32 {
         match coder {
             Coder::Sq8(q) => {
@@ -638,12 +644,13 @@ impl Codes {
     }
 
     /// The bytes of a codes section for `rows` rows between the rows and the row
-    /// constants (zeros; empty when the table keeps no constants).
-    pub fn section_gap(kind: Quantization, metric: Metric, dim: usize, rows: usize) -> std::ops::Range<usize> {
-        let stride = Codes::row_bytes_of(kind, dim).expect("a kind with codes");
+    /// constants (zeros; empty when the table keeps no constants). `None` where
+    /// [`section_len`](Self::section_len) is.
+    pub fn section_gap(kind: Quantization, metric: Metric, dim: usize, rows: usize) -> Option<std::ops::Range<usize>> {
+        let stride = Codes::row_bytes_of(kind, dim)?;
         match has_consts(kind, metric) {
-            true => stride * rows..consts_at(stride, rows).expect("a section that fits"),
-            false => 0..0,
+            true => Some(stride.checked_mul(rows)?..consts_at(stride, rows)?),
+            false => Some(0..0),
         }
     }
 
@@ -680,8 +687,9 @@ impl Codes {
         assert!(rows == self.capacity && matches!(self._owner, Owner::Pages(_)));
         let len = Codes::section_len(Codes::kind(&self.table), self.metric, self.dim, rows).expect("sized");
         // SAFETY: `&mut self`: nobody else reads or writes the table; our own allocation
-        // (asserted, not a mapped file's), laid out for `capacity.max(1) ≥ rows` rows, so
-        // at least `section_len(rows)` bytes.
+        // (asserted, not a mapped file's), laid out for `capacity.max(1)` rows: for
+        // `rows == capacity` (asserted) at least 1 that is `section_len(rows)` bytes with
+        // the constants where the file has them, for `rows == 0` more than the 0 asked.
         unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
     }
 

@@ -100,7 +100,7 @@ pub fn restride(file: &[u8], stride: usize) -> Vec<u8> {
             put(&mut out, at, shift(v));
         }
     }
-    // Version 4: the quantiser block holds the codes section's offset (0 when none are
+    // Version 4 on: the quantiser block holds the codes section's offset (0 when none are
     // stored), under the block's own checksum.
     let q = u64_at(&out, 272) as usize;
     if u32::from_le_bytes(out[8..12].try_into().unwrap()) >= 4 && q != 0 {
