@@ -42,6 +42,13 @@ impl Visited {
         }
     }
 
+    /// Whether node `i` is marked (an `i` past the array counts as marked, as `insert`
+    /// never lets it through).
+    #[inline(always)]
+    pub fn seen(&self, i: u32) -> bool {
+        self.marks.get(i as usize).is_none_or(|&m| m == self.epoch)
+    }
+
     /// Marks node `i`; `true` if it was not marked yet. An `i` past the array (as long as
     /// the index's capacity) is never a node: `false`, so it is never scored.
     #[inline(always)]
@@ -483,6 +490,12 @@ mod tests {
                 p.reset(cap);
                 let mut model: Vec<(f32, u32, bool)> = Vec::new();
                 for step in 0..600u32 {
+                    // The walk's look-ahead relies on peek_next naming what pop returns next.
+                    assert_eq!(
+                        p.peek_next(),
+                        model.iter().find(|e| !e.2).map(|e| e.1),
+                        "cap {cap} step {step}: peek"
+                    );
                     if rng.next_u32() % 5 == 0 {
                         let want = model.iter_mut().find(|e| !e.2).map(|e| {
                             e.2 = true;
@@ -512,6 +525,19 @@ mod tests {
                     "cap {cap}: a NaN changed the pool"
                 );
             }
+        }
+    }
+
+    #[test]
+    fn visited_seen_agrees_with_insert() {
+        let mut v = Visited::new(4);
+        for _ in 0..3 {
+            v.start(6);
+            assert!((0..6).all(|i| !v.seen(i)));
+            assert!(v.seen(6) && v.seen(u32::MAX), "past the array counts as seen");
+            assert!(v.insert(2));
+            assert!(v.seen(2) && !v.seen(3));
+            assert!(!v.insert(2));
         }
     }
 

@@ -18,6 +18,16 @@ use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
 pub const NO_LABEL: u64 = u64::MAX;
 use crate::graph::scratch::{Scored, Scratch, ScratchGuard};
 
+/// Indexes whose walked rows (codes, or the vectors, of the slots in use) take at least this
+/// many bytes get the look-ahead prefetch of [`Index::prefetch_unvisited`]. On small tables
+/// the rows stay in the near caches and the extra pass over the link row is only work; on
+/// large ones rows come from far and the head start pays. Measured on Zen 3 (512 KiB L2,
+/// 32 MiB L3; paired rounds, QPS ratio with ÷ without): sift5k's vectors (2.6 MB) 0.87×,
+/// its codes (0.66 MB, without the size check) 0.83×; the 128-d mixture's codes (12.8 MB)
+/// 1.21× and vectors (51 MB) 1.06×, minilm's codes (38 MB) 1.07×. The crossover lies
+/// between 2.6 and 12.8 MB there; 8 MiB splits it.
+const LOOK_AHEAD_FROM: usize = 8 << 20;
+
 impl Index {
     /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to
     /// `k` if smaller), closest first. An empty index gives an empty result. `k` and `ef`
@@ -483,6 +493,11 @@ impl Index {
         debug_assert_ne!(ep, exclude);
         s.visited.insert(ep);
         s.pool.insert(ep, d);
+        let row_bytes = match &self.codes {
+            Some(codes) if s.nav_on => codes.stride(),
+            _ => 4 * self.slab.stride(),
+        };
+        let look_ahead = self.used().saturating_mul(row_bytes) >= LOOK_AHEAD_FROM;
         while let Some(cur) = s.pool.pop() {
             if let Some(next) = s.pool.peek_next() {
                 // Every line of the link row (1 + 2M words cover three lines at M 16).
@@ -498,6 +513,32 @@ impl Index {
             for (&id, &dist) in s.ids.iter().zip(&s.dists) {
                 if dist < bound {
                     s.pool.insert(id, dist);
+                }
+            }
+            if let (true, Some(next)) = (look_ahead, s.pool.peek_next()) {
+                self.prefetch_unvisited(s, next, layer);
+            }
+        }
+    }
+
+    /// Asks for the first bytes of the rows the walk will score when it expands `next` (its
+    /// neighbours on `layer` not visited yet): issued as soon as `next` is known, they are in
+    /// flight while the loop turns, where the kernel's own prefetch starts only with the
+    /// scoring. Up to 128 bytes of a code row, 256 of a vector row (the kernel fetches the
+    /// rest). Nothing is marked: the expansion itself collects the same ids.
+    #[inline(always)]
+    fn prefetch_unvisited(&self, s: &Scratch, next: u32, layer: usize) {
+        let row = self.graph.row(next, layer);
+        match &self.codes {
+            Some(codes) if s.nav_on => {
+                for id in (0..count(row)).map(|j| link(row, j)).filter(|&id| !s.visited.seen(id)) {
+                    codes.prefetch_row(id);
+                }
+            }
+            _ => {
+                let bytes = (4 * self.slab.stride()).min(256);
+                for id in (0..count(row)).map(|j| link(row, j)).filter(|&id| !s.visited.seen(id)) {
+                    hnswx_kernels::prefetch(self.slab.row_ptr(id).cast(), bytes);
                 }
             }
         }

@@ -466,6 +466,16 @@ impl Codes {
         self.stride
     }
 
+    /// Asks for the first line or two (up to 128 bytes) of row `i`: a hint (a prefetch
+    /// never faults; `i` is a slot below the capacity). See `Index::prefetch_unvisited`.
+    #[inline(always)]
+    pub fn prefetch_row(&self, i: u32) {
+        hnswx_kernels::prefetch(
+            self.ptr.as_ptr().wrapping_add(i as usize * self.stride),
+            self.stride.min(128),
+        );
+    }
+
     #[inline(always)]
     fn row_ptr(&self, i: u32) -> *mut u8 {
         debug_assert!((i as usize) < self.capacity);
