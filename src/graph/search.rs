@@ -493,11 +493,17 @@ impl Index {
         debug_assert_ne!(ep, exclude);
         s.visited.insert(ep);
         s.pool.insert(ep, d);
-        let row_bytes = match &self.codes {
-            Some(codes) if s.nav_on => codes.stride(),
-            _ => 4 * self.slab.stride(),
+        // The rows the walk scores (as `score_nav` picks them): start, bytes per row, and
+        // how much of a row the look-ahead asks for.
+        let rows = match &self.codes {
+            Some(codes) if s.nav_on => (codes.base(), codes.stride(), codes.stride().min(128)),
+            _ => (
+                self.slab.base().cast::<u8>(),
+                4 * self.slab.stride(),
+                (4 * self.slab.stride()).min(256),
+            ),
         };
-        let look_ahead = self.used().saturating_mul(row_bytes) >= LOOK_AHEAD_FROM;
+        let look_ahead = self.used().saturating_mul(rows.1) >= LOOK_AHEAD_FROM;
         while let Some(cur) = s.pool.pop() {
             if let Some(next) = s.pool.peek_next() {
                 // Every line of the link row (1 + 2M words cover three lines at M 16).
@@ -516,7 +522,7 @@ impl Index {
                 }
             }
             if let (true, Some(next)) = (look_ahead, s.pool.peek_next()) {
-                self.prefetch_unvisited(s, next, layer);
+                self.prefetch_unvisited(s, next, layer, rows);
             }
         }
     }
@@ -524,23 +530,16 @@ impl Index {
     /// Asks for the first bytes of the rows the walk will score when it expands `next` (its
     /// neighbours on `layer` not visited yet): issued as soon as `next` is known, they are in
     /// flight while the loop turns, where the kernel's own prefetch starts only with the
-    /// scoring. Up to 128 bytes of a code row, 256 of a vector row (the kernel fetches the
-    /// rest). Nothing is marked: the expansion itself collects the same ids.
+    /// scoring. `rows` = (start of row 0, bytes per row, bytes to ask for): up to 128 bytes
+    /// of a code row, 256 of a vector row (the kernel fetches the rest). Nothing is marked:
+    /// the expansion itself collects the same ids.
     #[inline(always)]
-    fn prefetch_unvisited(&self, s: &Scratch, next: u32, layer: usize) {
+    fn prefetch_unvisited(&self, s: &Scratch, next: u32, layer: usize, rows: (*const u8, usize, usize)) {
+        let (base, stride, head) = rows;
         let row = self.graph.row(next, layer);
-        match &self.codes {
-            Some(codes) if s.nav_on => {
-                for id in (0..count(row)).map(|j| link(row, j)).filter(|&id| !s.visited.seen(id)) {
-                    codes.prefetch_row(id);
-                }
-            }
-            _ => {
-                let bytes = (4 * self.slab.stride()).min(256);
-                for id in (0..count(row)).map(|j| link(row, j)).filter(|&id| !s.visited.seen(id)) {
-                    hnswx_kernels::prefetch(self.slab.row_ptr(id).cast(), bytes);
-                }
-            }
+        for id in (0..count(row)).map(|j| link(row, j)).filter(|&id| !s.visited.seen(id)) {
+            // A hint: a prefetch never faults (ids are slots below the capacity anyway).
+            hnswx_kernels::prefetch(base.wrapping_add(id as usize * stride), head);
         }
     }
 

@@ -466,14 +466,10 @@ impl Codes {
         self.stride
     }
 
-    /// Asks for the first line or two (up to 128 bytes) of row `i`: a hint (a prefetch
-    /// never faults; `i` is a slot below the capacity). See `Index::prefetch_unvisited`.
+    /// Start of row 0 (row `i` is [`stride`](Self::stride) bytes per row further on).
     #[inline(always)]
-    pub fn prefetch_row(&self, i: u32) {
-        hnswx_kernels::prefetch(
-            self.ptr.as_ptr().wrapping_add(i as usize * self.stride),
-            self.stride.min(128),
-        );
+    pub fn base(&self) -> *const u8 {
+        self.ptr.as_ptr()
     }
 
     #[inline(always)]
