@@ -17,6 +17,7 @@
 //! connectivity repair), with [`scratch`] the per-search memory both use.
 
 pub(crate) mod insert;
+pub(crate) mod look_ahead;
 mod row;
 pub(crate) mod scratch;
 pub(crate) mod search;

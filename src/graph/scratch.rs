@@ -224,8 +224,8 @@ pub struct Scratch {
     pub results: BinaryHeap<Scored>,
     /// Distance computations since the counter was last reset.
     pub distances: u64,
-    /// Bytes of walked rows from which `search_layer` prefetches ahead (the machine's
-    /// threshold, read once per process; copied here so no search reads it).
+    /// Bytes of walked rows from which `search_layer` prefetches ahead
+    /// ([`look_ahead::threshold`](crate::graph::look_ahead::threshold), copied here).
     pub look_ahead_from: usize,
     /// The reader epoch this scratch's user entered with while on loan (0 when idle): what
     /// [`ScratchPool::wait_for_readers`] waits on.
@@ -282,7 +282,7 @@ impl Scratch {
             frontier: BinaryHeap::new(),
             results: BinaryHeap::new(),
             distances: 0,
-            look_ahead_from: crate::graph::search::look_ahead_from(),
+            look_ahead_from: crate::graph::look_ahead::threshold(),
             active: Arc::new(AtomicU64::new(0)),
         }
     }
@@ -318,6 +318,9 @@ thread_local! {
 
 impl ScratchPool {
     pub fn new(slots: usize) -> Self {
+        // Settle the look-ahead threshold now (it may read sysfs once per process), so that
+        // no search or insert does.
+        crate::graph::look_ahead::threshold();
         ScratchPool {
             idle: ArrayQueue::new(slots.max(1)),
             overflow: Mutex::new(Vec::new()),

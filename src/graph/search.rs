@@ -18,73 +18,6 @@ use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
 pub const NO_LABEL: u64 = u64::MAX;
 use crate::graph::scratch::{Scored, Scratch, ScratchGuard};
 
-/// Indexes whose walked rows (codes, or the vectors, of the slots in use) take at least
-/// [`look_ahead_from`] bytes get the look-ahead prefetch of [`Index::prefetch_unvisited`].
-/// When the rows stay in the caches the extra pass over the link row is only work; when they
-/// come from memory the head start pays. Where that happens depends on the machine's last
-/// level cache, so the threshold is a quarter of it, and never under 8 MiB
-/// (`LOOK_AHEAD_MIN`). Measured with paired rounds (QPS ratio with ÷ without, same graphs):
-/// - Zen 3 (512 KiB L2, 32 MiB L3, so 8 MiB): sift5k's vectors (2.6 MB) 0.87×, its codes
-///   (0.66 MB) 0.83×; the 128-d mixture's codes (12.8 MB) 1.21× and 1.13×, vectors (51 MB)
-///   1.06× and 1.08×; minilm's codes (38 MB) 1.07× and 1.12×.
-/// - Xeon with AVX-512 (2 MiB L2, 300 MiB L3 reported, so 75 MiB; 5 rounds): the mixture's
-///   codes 0.80× (5 of 5 slower) and vectors 0.91×; fashion-mnist's codes (47 MB) 0.92×,
-///   its vectors (188 MB) 0.98×.
-///
-/// A quarter is the largest fraction that keeps every gain measured on Zen 3, and on the
-/// Xeon it turns off every loss; two machines do not pin it more closely than that.
-const LOOK_AHEAD_MIN: usize = 8 << 20;
-
-/// Bytes of walked rows from which the walk prefetches ahead: `HNSWX_LOOK_AHEAD_FROM=<bytes>`
-/// if set to a number (`0`: always; for comparisons), else [`look_ahead_threshold`] of the
-/// last level cache the system reports. Read once, when the first scratch is made.
-pub(crate) fn look_ahead_from() -> usize {
-    static FROM: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *FROM.get_or_init(|| {
-        std::env::var("HNSWX_LOOK_AHEAD_FROM")
-            .ok()
-            .and_then(|v| v.trim().parse().ok())
-            .unwrap_or_else(|| look_ahead_threshold(last_level_cache()))
-    })
-}
-
-/// A quarter of the last level cache (`llc` bytes), at least [`LOOK_AHEAD_MIN`]; that when the
-/// size is unknown.
-fn look_ahead_threshold(llc: Option<usize>) -> usize {
-    llc.map_or(LOOK_AHEAD_MIN, |b| (b / 4).max(LOOK_AHEAD_MIN))
-}
-
-/// Size of the highest-level cache of CPU 0 as Linux reports it
-/// (`/sys/devices/system/cpu/cpu0/cache/index*/{level,size}`); `None` elsewhere or when
-/// unreadable.
-fn last_level_cache() -> Option<usize> {
-    #[cfg(target_os = "linux")]
-    {
-        let dir = std::fs::read_dir("/sys/devices/system/cpu/cpu0/cache").ok()?;
-        dir.filter_map(|e| {
-            let p = e.ok()?.path();
-            let level: u32 = std::fs::read_to_string(p.join("level")).ok()?.trim().parse().ok()?;
-            Some((level, parse_cache_size(&std::fs::read_to_string(p.join("size")).ok()?)?))
-        })
-        .max()
-        .map(|(_, bytes)| bytes)
-    }
-    #[cfg(not(target_os = "linux"))]
-    None
-}
-
-/// `"32768K"`, `"300M"`, `"1G"` or plain bytes, as sysfs writes cache sizes.
-fn parse_cache_size(s: &str) -> Option<usize> {
-    let s = s.trim();
-    let (digits, unit) = match s.as_bytes().last()? {
-        b'K' => (&s[..s.len() - 1], 1 << 10),
-        b'M' => (&s[..s.len() - 1], 1 << 20),
-        b'G' => (&s[..s.len() - 1], 1 << 30),
-        _ => (s, 1),
-    };
-    digits.parse::<usize>().ok()?.checked_mul(unit)
-}
-
 impl Index {
     /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to
     /// `k` if smaller), closest first. An empty index gives an empty result. `k` and `ef`
@@ -678,28 +611,4 @@ impl Index {
 /// (capped at `ef` when used).
 pub fn default_rerank(k: usize) -> usize {
     k.saturating_mul(2).max(16)
-}
-
-#[cfg(test)]
-mod look_ahead_tests {
-    use super::*;
-
-    #[test]
-    fn cache_sizes_parse_as_sysfs_writes_them() {
-        assert_eq!(parse_cache_size("32768K\n"), Some(32 << 20));
-        assert_eq!(parse_cache_size("300M"), Some(300 << 20));
-        assert_eq!(parse_cache_size("1G"), Some(1 << 30));
-        assert_eq!(parse_cache_size("512"), Some(512));
-        for bad in ["", "K", "12X", "-1K", "99999999999999999999G"] {
-            assert_eq!(parse_cache_size(bad), None, "{bad:?}");
-        }
-    }
-
-    #[test]
-    fn threshold_is_a_quarter_of_the_cache_and_at_least_the_minimum() {
-        assert_eq!(look_ahead_threshold(None), LOOK_AHEAD_MIN);
-        assert_eq!(look_ahead_threshold(Some(32 << 20)), 8 << 20);
-        assert_eq!(look_ahead_threshold(Some(300 << 20)), 75 << 20);
-        assert_eq!(look_ahead_threshold(Some(1 << 20)), LOOK_AHEAD_MIN);
-    }
 }
