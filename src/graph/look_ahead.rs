@@ -50,8 +50,8 @@ fn rule(llc: Option<usize>) -> usize {
 /// Size of the highest-level data or unified cache listed under `dir` (sysfs's
 /// `cpu0/cache`: `index*/{level,type,size}`); `None` if there is none to read (no such
 /// folder, as on other systems). Entries without a readable level or size are skipped. Only
-/// CPU 0's view is read: on parts whose cores see different caches (hybrid, stacked cache)
-/// that is the one every thread uses.
+/// CPU 0's view is read, and it sets the threshold for every thread, also on parts whose
+/// cores see different caches (hybrid cores, stacked cache on some dies).
 fn last_level_cache_in(dir: &Path) -> Option<usize> {
     std::fs::read_dir(dir)
         .ok()?
