@@ -361,6 +361,12 @@ fn print_header(r: &Report) {
         h.cpu, h.cores, h.threads_used
     );
     println!("  kernel:          {}", h.kernel);
+    if let Some(bytes) = h.look_ahead_from {
+        println!(
+            "  look-ahead:      from {:.1} MiB of walked rows (HNSWX_LOOK_AHEAD_FROM overrides)",
+            bytes as f64 / (1u64 << 20) as f64
+        );
+    }
     println!("  target features: {} ({})", h.target_features, info.target);
     println!(
         "  compiler:        {} ({} profile, opt-level {})",

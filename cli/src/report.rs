@@ -56,6 +56,10 @@ pub struct Hardware {
     pub compiler: String,
     #[serde(default)]
     pub os: String,
+    /// Bytes of walked rows from which hnswx's search prefetches ahead on this machine
+    /// (`hnswx::look_ahead_threshold`); absent in other tools' reports.
+    #[serde(default)]
+    pub look_ahead_from: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -142,6 +146,7 @@ pub fn hardware(threads: usize, kernel: &str) -> Hardware {
         target_features: info.target_features.to_string(),
         compiler: info.rustc.to_string(),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
+        look_ahead_from: Some(hnswx::look_ahead_threshold() as u64),
     }
 }
 

@@ -26,12 +26,14 @@ use std::sync::OnceLock;
 /// The threshold's floor, and its value where the cache size is unknown.
 const MIN: usize = 8 << 20;
 
-/// Bytes of walked rows from which the walk prefetches ahead. `HNSWX_LOOK_AHEAD_FROM` if it
-/// holds a size (bytes, or with a `K`/`M`/`G` suffix; `0`: always, for comparisons), else
-/// [`rule`] applied to the last level cache Linux reports; anything else in the variable is
-/// ignored. Read once per process: the index constructors call it, so no search or insert
-/// reads a file.
-pub(crate) fn threshold() -> usize {
+/// Bytes of walked rows (the codes, or the vectors, of an index's slots in use) from which a
+/// search prefetches the rows of its next expansion ahead (the look-ahead), on this machine:
+/// `HNSWX_LOOK_AHEAD_FROM` if it holds a size (bytes, or with a `K`/`M`/`G` suffix; `0`:
+/// always, for comparisons), else a quarter of the last level cache Linux reports, at least
+/// 8 MiB (8 MiB where the size is unknown); anything else in the variable is ignored. Read
+/// once per process: the index constructors call it, so no search or insert reads a file.
+/// Benchmark reports print it, since it differs between machines.
+pub fn threshold() -> usize {
     static FROM: OnceLock<usize> = OnceLock::new();
     *FROM.get_or_init(|| {
         std::env::var("HNSWX_LOOK_AHEAD_FROM")
