@@ -362,10 +362,17 @@ fn print_header(r: &Report) {
     );
     println!("  kernel:          {}", h.kernel);
     if let Some(bytes) = h.look_ahead_from {
-        println!(
-            "  look-ahead:      from {:.1} MiB of walked rows (HNSWX_LOOK_AHEAD_FROM overrides)",
-            bytes as f64 / (1u64 << 20) as f64
-        );
+        let size = if bytes >= 1 << 20 {
+            format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+        } else {
+            format!("{bytes} bytes")
+        };
+        // The variable's raw value when it is set (a value that is not a size is ignored).
+        let source = match std::env::var("HNSWX_LOOK_AHEAD_FROM") {
+            Ok(v) => format!("HNSWX_LOOK_AHEAD_FROM={v:?}; a value that is not a size is ignored"),
+            Err(_) => "from the cache size".to_string(),
+        };
+        println!("  look-ahead:      from {size} of walked rows ({source})");
     }
     println!("  target features: {} ({})", h.target_features, info.target);
     println!(

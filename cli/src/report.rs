@@ -57,7 +57,8 @@ pub struct Hardware {
     #[serde(default)]
     pub os: String,
     /// Bytes of walked rows from which hnswx's search prefetches ahead on this machine
-    /// (`hnswx::look_ahead_threshold`); absent in other tools' reports.
+    /// (`hnswx::look_ahead_threshold`); absent in older reports and in those other
+    /// programs write (the peers', and `benches/hnswlib/run.py`'s, hnswx-python included).
     #[serde(default)]
     pub look_ahead_from: Option<u64>,
 }
