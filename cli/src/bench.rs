@@ -363,7 +363,7 @@ fn print_header(r: &Report) {
     println!("  kernel:          {}", h.kernel);
     if let Some(bytes) = h.look_ahead_from {
         let size = if bytes >= 1 << 20 {
-            format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
+            mib(bytes)
         } else {
             format!("{bytes} bytes")
         };
@@ -397,10 +397,13 @@ fn print_header(r: &Report) {
         "  memory:          {:.0} bytes/vector resident ({:.0} by the index's own count); peak RSS {}",
         r.build.bytes_per_vector,
         r.build.index_bytes_per_vector.unwrap_or(f64::NAN),
-        r.build
-            .peak_rss_bytes
-            .map_or("n/a".into(), |b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64))
+        r.build.peak_rss_bytes.map_or("n/a".into(), mib)
     );
+}
+
+/// `bytes` as MiB with one decimal, for the report's header.
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1u64 << 20) as f64)
 }
 
 /// The kernel line of a report: the instruction set, and on AVX-512 with codes, which integer

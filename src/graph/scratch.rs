@@ -224,9 +224,6 @@ pub struct Scratch {
     pub results: BinaryHeap<Scored>,
     /// Distance computations since the counter was last reset.
     pub distances: u64,
-    /// Bytes of walked rows from which `search_layer` prefetches ahead
-    /// ([`look_ahead::threshold`](crate::graph::look_ahead::threshold), copied here).
-    pub look_ahead_from: usize,
     /// The reader epoch this scratch's user entered with while on loan (0 when idle): what
     /// [`ScratchPool::wait_for_readers`] waits on.
     active: Arc<AtomicU64>,
@@ -282,7 +279,6 @@ impl Scratch {
             frontier: BinaryHeap::new(),
             results: BinaryHeap::new(),
             distances: 0,
-            look_ahead_from: crate::graph::look_ahead::threshold(),
             active: Arc::new(AtomicU64::new(0)),
         }
     }

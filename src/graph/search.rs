@@ -493,7 +493,7 @@ impl Index {
                 (4 * self.slab.stride()).min(256),
             ),
         };
-        let look_ahead = self.used().saturating_mul(rows.1) >= s.look_ahead_from;
+        let look_ahead = self.used().saturating_mul(rows.1) >= crate::graph::look_ahead::threshold();
         while let Some(cur) = s.pool.pop() {
             if let Some(next) = s.pool.peek_next() {
                 // Every line of the link row (1 + 2M words cover three lines at M 16).
