@@ -325,10 +325,11 @@ pub use arch::generic::MAX_INT_WEIGHT;
 /// for its table's instruction set. Only obtainable from a [`Kernels<u8>`] table.
 pub type PrepareFn = unsafe fn(&[f32], &[f32], &[f32], &mut [i16]) -> Option<(f32, f32)>;
 
-/// Asks the CPU to bring every cache line of the `bytes` bytes at `p` into L1 (the same
-/// prefetch the one-to-many kernels issue for rows), for callers that know what they will
-/// read next (the index's walk prefetches link rows with it). A hint only: safe for any
-/// address, never faults, a no-op where the target has no prefetch instruction.
+/// Asks the CPU to bring every cache line of the `bytes` bytes at `p` closer (into L2 on
+/// x86_64, L1 on aarch64: the same prefetch the one-to-many kernels issue for rows; why L2 is
+/// said at the kernels' prefetch), for callers that know what they will read next (the
+/// index's walk prefetches link rows and the next node's rows with it). A hint only: safe for
+/// any address, never faults, a no-op where the target has no prefetch instruction.
 #[inline(always)]
 pub fn prefetch(p: *const u8, bytes: usize) {
     arch::prefetch_bytes(p, bytes);
