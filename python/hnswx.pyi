@@ -198,3 +198,8 @@ def open_mmap(path: _Path) -> Index:
     modified or truncated while the index lives (replacing it by rename is fine)."""
 
 def _restore_pickled(state: Dict[str, Any]) -> Index: ...
+
+def look_ahead_threshold() -> int:
+    """Bytes of walked rows (codes, or vectors) from which a search prefetches the rows of its
+    next expansion ahead, on this machine: a quarter of the last level cache, at least 8 MiB,
+    or HNSWX_LOOK_AHEAD_FROM (read once per process). Benchmark reports record it."""

@@ -193,6 +193,8 @@ def main():
             "kernel": "hnswlib -march=native" if a.module == "hnswlib" else "hnswx run-time dispatch",
             "compiler": f"{a.module} {getattr(hnswlib, '__version__', '0.8.0')}, Python {platform.python_version()}",
             "os": f"{platform.system().lower()} {platform.machine()}",
+            # As `hnswx bench` records it (hnswlib has no look-ahead).
+            "look_ahead_from": hnswlib.look_ahead_threshold() if a.module == "hnswx" else None,
         },
         "runs": runs,
     }

@@ -14,6 +14,14 @@ mod errors;
 mod index;
 mod pool;
 
+/// Bytes of walked rows from which a search prefetches its next expansion's rows ahead, on
+/// this machine (`hnswx::look_ahead_threshold`: a quarter of the last level cache, at least
+/// 8 MiB, or `HNSWX_LOOK_AHEAD_FROM`), for benchmark reports.
+#[pyfunction]
+fn look_ahead_threshold() -> usize {
+    ::hnswx::look_ahead_threshold()
+}
+
 /// The Python module `hnswx`.
 #[pymodule]
 fn hnswx(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -24,6 +32,7 @@ fn hnswx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(index::load, m)?)?;
     m.add_function(wrap_pyfunction!(index::open_mmap, m)?)?;
     m.add_function(wrap_pyfunction!(index::restore_pickled, m)?)?;
+    m.add_function(wrap_pyfunction!(look_ahead_threshold, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "__doc__",

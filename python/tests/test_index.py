@@ -784,3 +784,23 @@ def test_a_filter_that_changes_its_own_index_gets_an_error_not_a_hang():
 
     labels, _ = index.knn_query(x[:1], k=1, filter=read)
     assert labels[0, 0] == 0
+
+
+def test_look_ahead_threshold_follows_the_variable_or_the_cache():
+    import subprocess
+    import sys
+
+    def threshold(value):
+        env = {k: v for k, v in os.environ.items() if k != "HNSWX_LOOK_AHEAD_FROM"}
+        if value is not None:
+            env["HNSWX_LOOK_AHEAD_FROM"] = value
+        code = "import hnswx; print(hnswx.look_ahead_threshold())"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    assert threshold("3M") == 3 << 20
+    assert threshold("0") == 0
+    # Unset, or not a size: a quarter of the last level cache, never under 8 MiB.
+    assert threshold(None) >= 8 << 20
+    assert threshold("lots") == threshold(None)
+    assert isinstance(hnswx.look_ahead_threshold(), int)

@@ -15,6 +15,9 @@
 //!   codes 0.80× (5 of 5 slower) and vectors 0.91×; fashion-mnist's codes (47 MB) 0.92×,
 //!   its vectors (188 MB) 0.98×. With the rule, the mixture's walks there ran 1.07–1.30×
 //!   faster than with the look-ahead forced on (4 rounds).
+//! - Zen 4 (1 MiB L2, 32 MiB L3, so 8 MiB; with the kernels' prefetch into L2): about
+//!   neutral (turned off: minilm's codes 0.99×, vectors 1.02×, fashion's vectors 1.02×, the
+//!   mixture's vectors 0.94×); forced on for sift5k's codes 0.77×.
 //!
 //! Of a half and a quarter, only a quarter keeps every Zen 3 gain (the smallest, the
 //! mixture's codes, is 0.38 of that L3); on the Xeon it turns off every loss but fashion's
