@@ -150,12 +150,15 @@ pub(crate) unsafe fn l2sq<V: Load<T>, T>(a: *const f32, b: *const T, n: usize) -
 }
 
 /// Cache lines [`gather`] tries to keep in flight: it prefetches enough rows ahead of the one
-/// being scored that their lines add up to about this many, so short rows are fetched further
-/// ahead than long ones. Measured with `cargo bench --bench kernels -- many` on rows drawn at
-/// random from a 256 MiB table: 64 lines beat 8 and 24 at dim ≤ 384 (128-d, AVX2: 1.03 µs per
-/// 32 rows against 1.36 µs with 24 lines) and tie at longer rows, where one row ahead is
-/// already more than the budget.
-pub(crate) const PREFETCH_LINES: usize = 64;
+/// being scored that their lines add up to about this many (at most 16 rows), so short rows
+/// are fetched further ahead than long ones. With the prefetch into L1 (`PREFETCHT0`, before
+/// the tenth session) 64 lines beat 8 and 24 on a Zen 3 (`cargo bench --bench kernels --
+/// many`, rows drawn at random from a 256 MiB table; 128-d AVX2: 1.03 µs per 32 rows against
+/// 1.36 µs with 24 lines). Into L2, on a Zen 4 (paired alternating runs on saved graphs,
+/// `benches/results/zen4/prefetch-ab.txt`), 128 lines gained 1.04-1.10x over 64 and 256 a
+/// further 1.01-1.05x on the f32 walks of fashion-mnist, minilm and the mixture (SQ8 level,
+/// rows in cache level).
+pub(crate) const PREFETCH_LINES: usize = 256;
 
 /// Rows fetched ahead for rows of `bytes` bytes: `PREFETCH_LINES` lines' worth, 1 to 16 rows.
 #[inline(always)]
