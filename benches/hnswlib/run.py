@@ -194,7 +194,7 @@ def main():
             "compiler": f"{a.module} {getattr(hnswlib, '__version__', '0.8.0')}, Python {platform.python_version()}",
             "os": f"{platform.system().lower()} {platform.machine()}",
             # As `hnswx bench` records it (hnswlib has no look-ahead).
-            "look_ahead_from": hnswlib.look_ahead_threshold() if a.module == "hnswx" else None,
+            "look_ahead_from": getattr(hnswlib, "look_ahead_threshold", lambda: None)(),
         },
         "runs": runs,
     }

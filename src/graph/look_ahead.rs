@@ -15,9 +15,10 @@
 //!   codes 0.80× (5 of 5 slower) and vectors 0.91×; fashion-mnist's codes (47 MB) 0.92×,
 //!   its vectors (188 MB) 0.98×. With the rule, the mixture's walks there ran 1.07–1.30×
 //!   faster than with the look-ahead forced on (4 rounds).
-//! - Zen 4 (1 MiB L2, 32 MiB L3, so 8 MiB; with the kernels' prefetch into L2): about
-//!   neutral (turned off: minilm's codes 0.99×, vectors 1.02×, fashion's vectors 1.02×, the
-//!   mixture's vectors 0.94×); forced on for sift5k's codes 0.77×.
+//! - Zen 4 (1 MiB L2, 32 MiB L3, so 8 MiB; prefetch into L2, whole rows; 5 rounds): minilm's
+//!   vectors 1.13×, codes 1.02×; fashion's vectors 1.14×, codes 1.08×; the mixture's vectors
+//!   1.10×, codes (12.8 MB) 0.98×; 30,000 × 1536-d vectors 1.12×; forced on for sift5k's
+//!   codes 0.77×.
 //!
 //! Of a half and a quarter, only a quarter keeps every Zen 3 gain (the smallest, the
 //! mixture's codes, is 0.38 of that L3); on the Xeon it turns off every loss but fashion's
@@ -31,7 +32,7 @@ const MIN: usize = 8 << 20;
 
 /// Bytes of walked rows (the codes, or the vectors, of an index's slots in use) from which a
 /// search prefetches the rows of its next expansion ahead (the look-ahead), on this machine:
-/// `HNSWX_LOOK_AHEAD_FROM` if it holds a size (bytes, or with a `K`/`M`/`G` suffix; `0`:
+/// `HNSWX_LOOK_AHEAD_FROM` if it holds a size (bytes, or with a `K`/`M`/`G`/`T` suffix; `0`:
 /// always, for comparisons), else a quarter of the last level cache Linux reports, at least
 /// 8 MiB (8 MiB where the size is unknown); anything else in the variable is ignored. Read
 /// once per process: the index constructors call it, so no search or insert reads a file.
@@ -73,17 +74,18 @@ fn last_level_cache_in(dir: &Path) -> Option<usize> {
         .map(|(_, bytes)| bytes)
 }
 
-/// `"32768K"`, `"300M"`, `"1G"` or plain bytes (sysfs writes cache sizes with `K`); `None`
+/// `"32768K"`, `"300M"`, `"1G"`, `"1T"` or plain bytes (sysfs writes cache sizes with `K`); `None`
 /// for anything else or a size that overflows `usize`.
 fn parse_size(s: &str) -> Option<usize> {
     let s = s.trim();
     let (digits, unit) = match s.as_bytes().last()? {
-        b'K' => (&s[..s.len() - 1], 1 << 10),
+        b'K' => (&s[..s.len() - 1], 1u64 << 10),
         b'M' => (&s[..s.len() - 1], 1 << 20),
         b'G' => (&s[..s.len() - 1], 1 << 30),
+        b'T' => (&s[..s.len() - 1], 1 << 40),
         _ => (s, 1),
     };
-    digits.parse::<usize>().ok()?.checked_mul(unit)
+    usize::try_from(digits.parse::<u64>().ok()?.checked_mul(unit)?).ok()
 }
 
 #[cfg(test)]
@@ -95,6 +97,7 @@ mod tests {
         assert_eq!(parse_size("32768K\n"), Some(32 << 20));
         assert_eq!(parse_size("300M"), Some(300 << 20));
         assert_eq!(parse_size("1G"), Some(1 << 30));
+        assert_eq!(parse_size("2T"), usize::try_from(2u64 << 40).ok());
         assert_eq!(parse_size(" 512 "), Some(512));
         assert_eq!(parse_size("0"), Some(0));
         for bad in ["", "K", "12X", "-1K", "1.5M", "99999999999999999999"] {
