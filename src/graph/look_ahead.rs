@@ -18,11 +18,13 @@
 //! - Zen 4 (1 MiB L2, 32 MiB L3, so 8 MiB; prefetch into L2, whole rows; 5 rounds): minilm's
 //!   vectors 1.13×, codes 1.02×; fashion's vectors 1.14×, codes 1.08×; the mixture's vectors
 //!   1.10×, codes (12.8 MB) 0.98×; 30,000 × 1536-d vectors 1.12×; forced on for sift5k's
-//!   codes 0.77×.
+//!   codes 0.77× (measured before whole rows, with the first 128 bytes of each).
 //!
 //! Of a half and a quarter, only a quarter keeps every Zen 3 gain (the smallest, the
 //! mixture's codes, is 0.38 of that L3); on the Xeon it turns off every loss but fashion's
-//! vectors (0.98×, about neutral). Two machines do not pin the fraction more closely.
+//! vectors (0.98×, about neutral). On the Zen 4 the same codes lose 2% with it, which a half
+//! would turn off, while every gain there is on sets above half the L3. The Zen 3 and Xeon
+//! figures predate the prefetch into L2 and whole rows; the fraction is not pinned closely.
 
 use std::path::Path;
 use std::sync::OnceLock;
