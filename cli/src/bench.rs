@@ -352,6 +352,15 @@ fn sweep(
     Ok(report)
 }
 
+/// A byte count as MiB from 1 MiB up, else in bytes.
+fn size(bytes: u64) -> String {
+    if bytes >= 1 << 20 {
+        mib(bytes)
+    } else {
+        format!("{bytes} bytes")
+    }
+}
+
 fn print_header(r: &Report) {
     let h = &r.hardware;
     let info = hnswx::build_info();
@@ -361,18 +370,28 @@ fn print_header(r: &Report) {
         h.cpu, h.cores, h.threads_used
     );
     println!("  kernel:          {}", h.kernel);
+    // Where each threshold came from: the variable (when this process took it), else the
+    // machine's caches. A report read back from a file says only the value.
+    let from_env = |taken: bool, var: &str, rule: &str| match (taken, std::env::var(var)) {
+        (true, Ok(v)) => format!("{var}={v:?}"),
+        (false, Ok(v)) => format!("{rule}; {var}={v:?} is not a size, ignored"),
+        (_, Err(_)) => rule.to_string(),
+    };
     if let Some(bytes) = h.look_ahead_from {
-        let size = if bytes >= 1 << 20 {
-            mib(bytes)
-        } else {
-            format!("{bytes} bytes")
-        };
-        // The variable's raw value when it is set (a value that is not a size is ignored).
-        let source = match std::env::var("HNSWX_LOOK_AHEAD_FROM") {
-            Ok(v) => format!("HNSWX_LOOK_AHEAD_FROM={v:?}; a value that is not a size is ignored"),
-            Err(_) => "from the cache size".to_string(),
-        };
-        println!("  look-ahead:      from {size} of walked rows ({source})");
+        let source = from_env(
+            hnswx::look_ahead_setting().from_env,
+            "HNSWX_LOOK_AHEAD_FROM",
+            "from the last level cache",
+        );
+        println!("  look-ahead:      from {} of walked rows ({source})", size(bytes));
+    }
+    if let Some(bytes) = h.row_prefetch_from {
+        let source = from_env(
+            hnswx::row_prefetch_setting().from_env,
+            "HNSWX_ROW_PREFETCH_FROM",
+            "the level-2 cache size",
+        );
+        println!("  row prefetch:    from {} of walked rows ({source})", size(bytes));
     }
     println!("  target features: {} ({})", h.target_features, info.target);
     println!(

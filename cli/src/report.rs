@@ -61,6 +61,10 @@ pub struct Hardware {
     /// programs write (the peers', and `benches/hnswlib/run.py`'s, hnswx-python included).
     #[serde(default)]
     pub look_ahead_from: Option<u64>,
+    /// Bytes of walked rows from which hnswx's kernels prefetch the rows they score
+    /// (`hnswx::row_prefetch_setting`); absent as for `look_ahead_from`.
+    #[serde(default)]
+    pub row_prefetch_from: Option<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -148,6 +152,7 @@ pub fn hardware(threads: usize, kernel: &str) -> Hardware {
         compiler: info.rustc.to_string(),
         os: format!("{} {}", std::env::consts::OS, std::env::consts::ARCH),
         look_ahead_from: Some(hnswx::look_ahead_threshold() as u64),
+        row_prefetch_from: Some(hnswx::row_prefetch_setting().bytes as u64),
     }
 }
 

@@ -295,13 +295,14 @@ pub type OneToOneFn<E = f32> = unsafe fn(*const f32, *const E, usize) -> f32;
 
 /// Scores a query against several rows of a strided table of `E`s:
 /// `(query, base, stride, dim, ids, count, out)` writes `out[j] = d(query, base[ids[j] * stride ..][..dim])`
-/// for `j < count` (`stride` in elements), prefetching the rows a little ahead.
+/// for `j < count` (`stride` in elements), prefetching the rows a little ahead unless told
+/// [`Prefetch::Off`].
 ///
 /// # Safety
 /// `query` valid for `dim` reads, `ids` for `count` reads, `out` for `count` writes; for every
 /// id, `base + id * stride` valid for `dim` reads; all element-aligned; nothing read is
 /// written concurrently. Only obtainable from a [`Kernels`] table.
-pub type OneToManyFn<E = f32> = unsafe fn(*const f32, *const E, usize, usize, *const u32, usize, *mut f32);
+pub type OneToManyFn<E = f32> = unsafe fn(*const f32, *const E, usize, usize, *const u32, usize, *mut f32, Prefetch);
 
 /// Scores `i16` weights against one row of `u8` codes: `(w, codes, n) -> Σ wᵢ·cᵢ`, exact
 /// (integer arithmetic), as `f32`.
@@ -316,7 +317,23 @@ pub type IntOneFn = unsafe fn(*const i16, *const u8, usize) -> f32;
 ///
 /// # Safety
 /// As [`OneToManyFn`], with `i16` weights bounded as for [`IntOneFn`].
-pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, usize, *mut f32);
+pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, usize, *mut f32, Prefetch);
+
+/// Whether a one-to-many kernel asks for the rows it is about to score ahead of time.
+///
+/// Rows drawn at random from a table larger than the caches arrive faster when asked for a
+/// few rows early ([`Ahead`](Prefetch::Ahead), what the safe forms do). Rows that sit in the
+/// caches gain nothing from it, and the prefetch instructions then cost time: on a Zen 4,
+/// sift5k's SQ8 walk (0.64 MB of codes) ran 1.05x faster without them, where
+/// fashion-mnist's (47 MB) ran 0.90x as fast. A caller that knows its table is small says
+/// [`Off`](Prefetch::Off).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Prefetch {
+    /// Fetch rows ahead of the one being scored.
+    Ahead,
+    /// Do not prefetch.
+    Off,
+}
 
 pub use arch::generic::MAX_INT_WEIGHT;
 
@@ -689,6 +706,22 @@ impl Kernels<u8> {
     /// # Panics
     /// If `w.len() != rows.dim()`, `out.len() != ids.len()`, or an id is not a row.
     pub fn dot_f32_u8_many(&self, w: &[f32], rows: Rows<'_, u8>, ids: &[u32], out: &mut [f32]) {
+        self.dot_f32_u8_many_with(w, rows, ids, out, Prefetch::Ahead)
+    }
+
+    /// [`dot_f32_u8_many`](Self::dot_f32_u8_many), prefetching the rows ahead or not (same
+    /// results).
+    ///
+    /// # Panics
+    /// As for [`dot_f32_u8_many`](Self::dot_f32_u8_many).
+    pub fn dot_f32_u8_many_with(
+        &self,
+        w: &[f32],
+        rows: Rows<'_, u8>,
+        ids: &[u32],
+        out: &mut [f32],
+        prefetch: Prefetch,
+    ) {
         check_many(w.len(), &rows, ids, out.len());
         // SAFETY: every id names a row inside `rows.data` (checked above), each row holds
         // `dim` codes at `id * stride`, and `out` holds `ids.len()` floats.
@@ -700,6 +733,7 @@ impl Kernels<u8> {
                 rows.dim,
                 ids,
                 out.as_mut_ptr(),
+                prefetch,
             )
         }
     }
@@ -710,6 +744,8 @@ impl Kernels<u8> {
     /// # Safety
     /// `w` valid for `dim` reads; `out` for `ids.len()` writes; for each id,
     /// `base + id * stride` valid for `dim` reads; nothing read is written concurrently.
+    // The raw one-to-many ABI and the table.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub unsafe fn dot_f32_u8_many_unchecked(
         &self,
@@ -719,10 +755,11 @@ impl Kernels<u8> {
         dim: usize,
         ids: &[u32],
         out: *mut f32,
+        prefetch: Prefetch,
     ) {
         debug_assert!(stride >= dim);
         // SAFETY: forwarded from the caller.
-        unsafe { (self.fns.dot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out) }
+        unsafe { (self.fns.dot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out, prefetch) }
     }
 }
 
@@ -752,6 +789,22 @@ impl Kernels<u8> {
     /// If `w.len() != rows.dim()`, `out.len() != ids.len()`, an id is not a row, or a weight
     /// is outside `±`[`MAX_INT_WEIGHT`].
     pub fn dot_i16_u8_many(&self, w: &[i16], rows: Rows<'_, u8>, ids: &[u32], out: &mut [f32]) {
+        self.dot_i16_u8_many_with(w, rows, ids, out, Prefetch::Ahead)
+    }
+
+    /// [`dot_i16_u8_many`](Self::dot_i16_u8_many), prefetching the rows ahead or not (same
+    /// results).
+    ///
+    /// # Panics
+    /// As for [`dot_i16_u8_many`](Self::dot_i16_u8_many).
+    pub fn dot_i16_u8_many_with(
+        &self,
+        w: &[i16],
+        rows: Rows<'_, u8>,
+        ids: &[u32],
+        out: &mut [f32],
+        prefetch: Prefetch,
+    ) {
         check_many(w.len(), &rows, ids, out.len());
         check_int_weights(w);
         // SAFETY: ids name rows inside `rows.data` (checked), `out` holds `ids.len()`
@@ -764,6 +817,7 @@ impl Kernels<u8> {
                 rows.dim,
                 ids,
                 out.as_mut_ptr(),
+                prefetch,
             )
         }
     }
@@ -775,6 +829,8 @@ impl Kernels<u8> {
     /// `w` valid for `dim` reads with every `|wᵢ| ≤` [`MAX_INT_WEIGHT`]; `out` for
     /// `ids.len()` writes; for each id, `base + id * stride` valid for `dim` reads; nothing
     /// read is written concurrently.
+    // The raw one-to-many ABI and the table.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub unsafe fn dot_i16_u8_many_unchecked(
         &self,
@@ -784,10 +840,11 @@ impl Kernels<u8> {
         dim: usize,
         ids: &[u32],
         out: *mut f32,
+        prefetch: Prefetch,
     ) {
         debug_assert!(stride >= dim);
         // SAFETY: forwarded from the caller.
-        unsafe { (self.fns.idot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out) }
+        unsafe { (self.fns.idot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out, prefetch) }
     }
 
     /// Prepares query `q` for the integer SQ8 kernel against codes `c` that stand for
@@ -926,6 +983,14 @@ impl<E: Element> MetricKernel<E> {
     /// # Panics
     /// If `query.len() != rows.dim()`, `out.len() != ids.len()`, or an id is not a row.
     pub fn distances(&self, query: &[f32], rows: Rows<'_, E>, ids: &[u32], out: &mut [f32]) {
+        self.distances_with(query, rows, ids, out, Prefetch::Ahead)
+    }
+
+    /// [`distances`](Self::distances), prefetching the rows ahead or not (same results).
+    ///
+    /// # Panics
+    /// As for [`distances`](Self::distances).
+    pub fn distances_with(&self, query: &[f32], rows: Rows<'_, E>, ids: &[u32], out: &mut [f32], prefetch: Prefetch) {
         check_many(query.len(), &rows, ids, out.len());
         // SAFETY: every id names a row inside `rows.data` (checked above), each row holds
         // `dim` elements at `id * stride`, and `out` holds `ids.len()` floats.
@@ -937,6 +1002,7 @@ impl<E: Element> MetricKernel<E> {
                 rows.dim,
                 ids,
                 out.as_mut_ptr(),
+                prefetch,
             )
         }
     }
@@ -947,6 +1013,8 @@ impl<E: Element> MetricKernel<E> {
     /// `query` valid for `dim` reads; `out` for `ids.len()` writes; for each id,
     /// `base + id * stride` (in elements) valid for `dim` reads; nothing read is written
     /// concurrently.
+    // The raw one-to-many ABI and the table.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub unsafe fn distances_unchecked(
         &self,
@@ -956,10 +1024,11 @@ impl<E: Element> MetricKernel<E> {
         dim: usize,
         ids: &[u32],
         out: *mut f32,
+        prefetch: Prefetch,
     ) {
         debug_assert!(stride >= dim);
         // SAFETY: forwarded from the caller.
-        unsafe { (self.many)(query, base, stride, dim, ids.as_ptr(), ids.len(), out) }
+        unsafe { (self.many)(query, base, stride, dim, ids.as_ptr(), ids.len(), out, prefetch) }
     }
 }
 

@@ -6,7 +6,7 @@
 //! come out exact, and one-hot inputs catch any skipped or doubled element exactly.
 
 use aligned_vec::{AVec, ConstAlign};
-use hnswx_kernels::{reference, select, Choice, Isa, Kernels, Metric, Rows};
+use hnswx_kernels::{reference, select, Choice, Isa, Kernels, Metric, Prefetch, Rows};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::io::Write;
@@ -188,7 +188,15 @@ fn one_to_many_equals_one_to_one_bit_for_bit() {
                     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
                         let m = k.metric(metric);
                         let mut out = vec![f32::NAN; count];
-                        m.distances(q.get(), rows, &ids, &mut out);
+                        m.distances_with(q.get(), rows, &ids, &mut out, Prefetch::Ahead);
+                        // Without the prefetches: the same results, bit for bit.
+                        let mut off = vec![f32::NAN; out.len()];
+                        m.distances_with(q.get(), rows, &ids, &mut off, Prefetch::Off);
+                        assert!(
+                            out.iter().zip(&off).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{} distances_with: prefetch off differs",
+                            m.isa()
+                        );
                         for (j, &id) in ids.iter().enumerate() {
                             let one = m.distance(q.get(), rows.row(id as usize).unwrap());
                             assert_eq!(

@@ -16,7 +16,7 @@
 //! 255): a kernel that read past a slice and let it count would fail.
 
 use aligned_vec::{AVec, ConstAlign};
-use hnswx_kernels::{f16, reference, select_for, Choice, Element, Error, Isa, Kernels, Metric, Rows};
+use hnswx_kernels::{f16, reference, select_for, Choice, Element, Error, Isa, Kernels, Metric, Prefetch, Rows};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::io::Write;
@@ -367,7 +367,15 @@ fn u8_one_to_many_equals_one_to_one_bit_for_bit() {
                 let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
                 for k in &ks {
                     let mut out = vec![f32::NAN; count];
-                    k.dot_f32_u8_many(w.get(), rows, &ids, &mut out);
+                    k.dot_f32_u8_many_with(w.get(), rows, &ids, &mut out, Prefetch::Ahead);
+                    // Without the prefetches: the same results, bit for bit.
+                    let mut off = vec![f32::NAN; out.len()];
+                    k.dot_f32_u8_many_with(w.get(), rows, &ids, &mut off, Prefetch::Off);
+                    assert!(
+                        out.iter().zip(&off).all(|(a, b)| a.to_bits() == b.to_bits()),
+                        "{} dot_f32_u8_many_with: prefetch off differs",
+                        k.isa()
+                    );
                     for (j, &id) in ids.iter().enumerate() {
                         let one = k.dot_f32_u8(w.get(), rows.row(id as usize).unwrap());
                         assert_eq!(
@@ -401,7 +409,15 @@ fn f16_one_to_many_equals_one_to_one_bit_for_bit() {
                     for metric in [Metric::L2, Metric::InnerProduct, Metric::Cosine] {
                         let m = k.metric(metric);
                         let mut out = vec![f32::NAN; count];
-                        m.distances(q.get(), rows, &ids, &mut out);
+                        m.distances_with(q.get(), rows, &ids, &mut out, Prefetch::Ahead);
+                        // Without the prefetches: the same results, bit for bit.
+                        let mut off = vec![f32::NAN; out.len()];
+                        m.distances_with(q.get(), rows, &ids, &mut off, Prefetch::Off);
+                        assert!(
+                            out.iter().zip(&off).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{} distances_with: prefetch off differs",
+                            m.isa()
+                        );
                         for (j, &id) in ids.iter().enumerate() {
                             let one = m.distance(q.get(), rows.row(id as usize).unwrap());
                             assert_eq!(
@@ -679,7 +695,15 @@ fn dot_i16_u8_many_equals_one_to_one() {
                     let ids: Vec<u32> = (0..count).map(|_| rng.next_u32() % rows_n as u32).collect();
                     for k in &ks {
                         let mut out = vec![f32::NAN; count];
-                        k.dot_i16_u8_many(&w, rows, &ids, &mut out);
+                        k.dot_i16_u8_many_with(&w, rows, &ids, &mut out, Prefetch::Ahead);
+                        // Without the prefetches: the same results, bit for bit.
+                        let mut off = vec![f32::NAN; out.len()];
+                        k.dot_i16_u8_many_with(&w, rows, &ids, &mut off, Prefetch::Off);
+                        assert!(
+                            out.iter().zip(&off).all(|(a, b)| a.to_bits() == b.to_bits()),
+                            "{} dot_i16_u8_many_with: prefetch off differs",
+                            k.isa()
+                        );
                         for (j, &id) in ids.iter().enumerate() {
                             let one = k.dot_i16_u8(&w, rows.row(id as usize).unwrap());
                             assert_eq!(

@@ -12,6 +12,7 @@ use std::sync::atomic::{fence, AtomicU64, Ordering as AtomicOrdering};
 use std::sync::{Arc, Mutex};
 
 use crate::store::slab::SLAB_ALIGN;
+use hnswx_kernels::Prefetch;
 
 /// Visited marks: `marks[i] == epoch` means node `i` was seen by the current search. Starting
 /// a search bumps the epoch instead of clearing the array; only when the 16-bit epoch wraps
@@ -214,6 +215,9 @@ pub struct Scratch {
     pub nav_scale: f32,
     pub nav_bias: f32,
     pub nav_on: bool,
+    /// Whether the walk's kernels prefetch the rows they score (set with `nav_on`, from
+    /// the size of the walked rows: see `look_ahead::row_prefetch`).
+    pub walk_prefetch: Prefetch,
     /// Candidate and selection lists of the neighbour heuristic.
     pub cands: Vec<(f32, u32)>,
     pub kept: Vec<(f32, u32)>,
@@ -273,6 +277,7 @@ impl Scratch {
             nav_scale: 0.0,
             nav_bias: 0.0,
             nav_on: false,
+            walk_prefetch: Prefetch::Ahead,
             cands: Vec::new(),
             kept: Vec::new(),
             shrink: Vec::with_capacity(m0 + 1),
@@ -314,9 +319,10 @@ thread_local! {
 
 impl ScratchPool {
     pub fn new(slots: usize) -> Self {
-        // Settle the look-ahead threshold now (it may read sysfs once per process), so that
+        // Settle the prefetch thresholds now (they may read sysfs once per process), so that
         // no search or insert does.
-        crate::graph::look_ahead::threshold();
+        crate::graph::look_ahead::look_ahead();
+        crate::graph::look_ahead::row_prefetch();
         ScratchPool {
             idle: ArrayQueue::new(slots.max(1)),
             overflow: Mutex::new(Vec::new()),

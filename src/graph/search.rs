@@ -17,6 +17,7 @@ use crate::index::{unpack_entry, Index, Neighbour, NO_ENTRY};
 /// results (`u64::MAX`, also `UINT64_MAX` in the C ABI).
 pub const NO_LABEL: u64 = u64::MAX;
 use crate::graph::scratch::{Scored, Scratch, ScratchGuard};
+use hnswx_kernels::Prefetch;
 
 impl Index {
     /// The `k` nearest neighbours of `query` found with a candidate list of `ef` (raised to
@@ -342,12 +343,25 @@ impl Index {
         }
     }
 
+    /// Whether a walk over rows of `row_bytes` bytes (one per slot in use) has its kernels
+    /// prefetch them: not while they fit the level-2 cache (see
+    /// [`row_prefetch`](crate::graph::look_ahead::row_prefetch)).
+    #[inline]
+    fn row_prefetch(&self, row_bytes: usize) -> Prefetch {
+        if self.used().saturating_mul(row_bytes) >= crate::graph::look_ahead::row_prefetch().bytes {
+            Prefetch::Ahead
+        } else {
+            Prefetch::Off
+        }
+    }
+
     /// Sets up the walk for the query at `q` (`stride` floats: a scratch query or a slab row):
     /// on the codes if the index walks them (F16, or trained SQ8), else on the `f32` rows. Every walk
     /// (`descend`, `search_layer`, `search_layer_filtered`) with a new query starts here.
     #[inline]
     pub(crate) fn prepare_nav(&self, s: &mut Scratch, q: *const f32) {
         s.nav_on = false;
+        s.walk_prefetch = self.row_prefetch(4 * self.slab.stride());
         if let Some(codes) = &self.codes {
             // SAFETY: `q` points at a row of `stride ≥ dim` floats that nobody
             // writes meanwhile (the caller's scratch query, or a published slab row);
@@ -358,6 +372,7 @@ impl Index {
             if let Some((bias, scale)) = codes.prepare(qs, &mut s.nav_int) {
                 (s.nav_bias, s.nav_scale) = (bias, scale);
                 s.nav_on = true;
+                s.walk_prefetch = self.row_prefetch(codes.stride());
             }
         }
     }
@@ -384,10 +399,11 @@ impl Index {
                         s.nav_bias,
                         &s.ids,
                         s.dists.as_mut_ptr(),
+                        s.walk_prefetch,
                     )
                 }
             }
-            _ => self.score(s, q),
+            _ => self.score_rows(s, q, s.walk_prefetch),
         }
     }
 
@@ -401,7 +417,17 @@ impl Index {
                 s.distances += 1;
                 let mut d = 0.0f32;
                 // SAFETY: as in `score_nav`, for one id (bounds asserted).
-                unsafe { codes.score(q, s.nav_int.as_ptr(), s.nav_scale, s.nav_bias, &[id], &mut d) };
+                unsafe {
+                    codes.score(
+                        q,
+                        s.nav_int.as_ptr(),
+                        s.nav_scale,
+                        s.nav_bias,
+                        &[id],
+                        &mut d,
+                        Prefetch::Off,
+                    )
+                };
                 d
             }
             _ => {
@@ -411,9 +437,15 @@ impl Index {
         }
     }
 
-    /// Scores the nodes in `s.ids` against `q` into `s.dists`.
+    /// Scores the nodes in `s.ids` against `q` into `s.dists` (the rows prefetched ahead).
     #[inline(always)]
     pub(crate) fn score(&self, s: &mut Scratch, q: *const f32) {
+        self.score_rows(s, q, Prefetch::Ahead)
+    }
+
+    /// [`score`](Self::score), prefetching the rows or not.
+    #[inline(always)]
+    pub(crate) fn score_rows(&self, s: &mut Scratch, q: *const f32, prefetch: Prefetch) {
         let n = s.ids.len();
         debug_assert!(s.dists.len() >= n);
         debug_assert!(s.ids.iter().all(|&id| (id as usize) < self.capacity()));
@@ -433,6 +465,7 @@ impl Index {
                 self.slab.stride(),
                 &s.ids,
                 s.dists.as_mut_ptr(),
+                prefetch,
             )
         }
     }

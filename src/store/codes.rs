@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
-use hnswx_kernels::{f16, Kernels, Metric, MetricKernel};
+use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, Prefetch};
 
 use crate::error::{Error, Result};
 
@@ -778,15 +778,27 @@ impl Codes {
     /// `out[j]` = the walk's distance from the prepared query to node `ids[j]`, for every
     /// `j`. F16: the metric's `f32 × f16` kernel on the query at `q`. SQ8: from the integer
     /// weights `wi`, `scale` and `bias` (see [`prepare`](Self::prepare)), scored with the
-    /// exact `i16 × u8` kernel. One branch per call, not per row.
+    /// exact `i16 × u8` kernel. One branch per call, not per row. `prefetch`: whether the
+    /// kernel asks for the rows ahead (and, for long SQ8 rows, their constants).
     ///
     /// # Safety
     /// [`prepare`](Self::prepare) returned `Some` for this query (SQ8: trained, `wi` holds
     /// `dim` weights from it); `q` is valid for `dim` reads; every id is below the capacity
     /// and its row was published before the caller learned the id; `out` holds `ids.len()`
     /// floats.
+    // The prepared query in its parts (as `Scratch` keeps them), the ids and the output.
+    #[allow(clippy::too_many_arguments)]
     #[inline(always)]
-    pub unsafe fn score(&self, q: *const f32, wi: *const i16, scale: f32, bias: f32, ids: &[u32], out: *mut f32) {
+    pub unsafe fn score(
+        &self,
+        q: *const f32,
+        wi: *const i16,
+        scale: f32,
+        bias: f32,
+        ids: &[u32],
+        out: *mut f32,
+        prefetch: Prefetch,
+    ) {
         debug_assert!(self.walks());
         debug_assert!(ids.iter().all(|&id| (id as usize) < self.capacity));
         match &self.table {
@@ -795,14 +807,16 @@ impl Codes {
                 // constants written before them, by the same writer), `wi` (bounded by
                 // `prepare`) and `out` sized.
                 unsafe {
-                    if let (Some(consts), true) = (self.consts, self.stride >= PREFETCH_CONSTS_FROM) {
+                    if let (Some(consts), Prefetch::Ahead, true) =
+                        (self.consts, prefetch, self.stride >= PREFETCH_CONSTS_FROM)
+                    {
                         // Long rows: the constants are asked for before the rows are scored,
                         // so that they arrive while the kernel runs (see the constant).
                         for &id in ids {
                             hnswx_kernels::prefetch(consts.as_ptr().wrapping_add(id as usize).cast(), 4);
                         }
                     }
-                    kernels.dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out);
+                    kernels.dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out, prefetch);
                     match self.consts {
                         Some(consts) => {
                             for (j, &id) in ids.iter().enumerate() {
@@ -825,7 +839,15 @@ impl Codes {
                 // (`dim` halves at `id * stride / 2` halves from the 64-byte-aligned base) is
                 // in bounds and published, `out` is sized.
                 unsafe {
-                    kernel.distances_unchecked(q, self.ptr.as_ptr().cast::<f16>(), self.stride / 2, self.dim, ids, out)
+                    kernel.distances_unchecked(
+                        q,
+                        self.ptr.as_ptr().cast::<f16>(),
+                        self.stride / 2,
+                        self.dim,
+                        ids,
+                        out,
+                        prefetch,
+                    )
                 }
             }
         }

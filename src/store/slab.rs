@@ -308,7 +308,7 @@ impl Slab {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hnswx_kernels::{select, Choice, Isa, Metric};
+    use hnswx_kernels::{select, Choice, Isa, Metric, Prefetch};
     use memmap2::MmapMut;
 
     #[test]
@@ -410,7 +410,15 @@ mod tests {
                         // SAFETY: `q` holds `stride` floats, every id names one of the slab's
                         // `rows` rows of `stride` floats, `out` holds `rows` floats.
                         unsafe {
-                            k.distances_unchecked(q.as_ptr(), slab.base(), stride, stride, &ids, out.as_mut_ptr())
+                            k.distances_unchecked(
+                                q.as_ptr(),
+                                slab.base(),
+                                stride,
+                                stride,
+                                &ids,
+                                out.as_mut_ptr(),
+                                Prefetch::Ahead,
+                            )
                         };
                         // SAFETY: as above, for the last row alone.
                         let one = unsafe { k.distance_unchecked(q.as_ptr(), slab.row_ptr(last), stride) };

@@ -5,6 +5,8 @@
 //! carrying `#[target_feature(enable = ...)]`, so the generic code gets the caller's
 //! instruction set.
 
+use crate::Prefetch;
+
 /// A SIMD register of [`LANES`](F32Vector::LANES) `f32` lanes.
 ///
 /// # Safety (for every method)
@@ -168,7 +170,7 @@ fn rows_ahead(bytes: usize) -> usize {
 
 /// Scores `query` against the rows `ids[j]` of a strided table of `T`s (`stride` elements
 /// apart), writing `out[j]`, while rows further down the list ([`rows_ahead`] of them) are
-/// being fetched into cache.
+/// being fetched into cache (unless `prefetch` is [`Prefetch::Off`]).
 ///
 /// # Safety
 /// `query` valid for `dim` reads; `ids` and `out` valid for `count` reads / writes; for every
@@ -185,12 +187,45 @@ pub(crate) unsafe fn gather<Q, T>(
     ids: *const u32,
     count: usize,
     out: *mut f32,
+    prefetch: Prefetch,
+) {
+    // SAFETY: forwarded from the caller. One loop per setting, so that the loop without
+    // prefetches carries no test for them.
+    unsafe {
+        match prefetch {
+            Prefetch::Ahead => gather_rows::<Q, T, true>(one, query, base, stride, dim, ids, count, out),
+            Prefetch::Off => gather_rows::<Q, T, false>(one, query, base, stride, dim, ids, count, out),
+        }
+    }
+}
+
+/// [`gather`] with the prefetches (`AHEAD`) or without.
+///
+/// # Safety
+/// As for [`gather`].
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn gather_rows<Q, T, const AHEAD: bool>(
+    one: impl Fn(*const Q, *const T, usize) -> f32,
+    query: *const Q,
+    base: *const T,
+    stride: usize,
+    dim: usize,
+    ids: *const u32,
+    count: usize,
+    out: *mut f32,
 ) {
     let bytes = dim * core::mem::size_of::<T>();
     // SAFETY: `ids[j]` for `j < count` is readable and names a readable row (caller);
     // `out[j]` for `j < count` is writable (caller); prefetches never fault.
     unsafe {
         let row = |j: usize| base.add(*ids.add(j) as usize * stride);
+        if !AHEAD {
+            for j in 0..count {
+                *out.add(j) = one(query, row(j), dim);
+            }
+            return;
+        }
         let ahead = rows_ahead(bytes);
         for j in 0..count.min(ahead) {
             super::prefetch_bytes(row(j).cast(), bytes);
@@ -468,26 +503,56 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
     ids: *const u32,
     count: usize,
     out: *mut f32,
+    prefetch: Prefetch,
 ) {
+    // SAFETY: forwarded from the caller (one loop per setting, as in `gather`).
+    unsafe {
+        if dim > INT_CHUNK {
+            return gather(one, w, base, stride, dim, ids, count, out, prefetch);
+        }
+        match prefetch {
+            Prefetch::Ahead => gather_int_rows::<V, true>(w, base, stride, dim, ids, count, out),
+            Prefetch::Off => gather_int_rows::<V, false>(w, base, stride, dim, ids, count, out),
+        }
+    }
+}
+
+/// [`gather_int`] for rows up to [`INT_CHUNK`] long, with the prefetches (`AHEAD`) or
+/// without.
+///
+/// # Safety
+/// As for [`gather_int`], and `dim ≤ INT_CHUNK`.
+#[inline(always)]
+unsafe fn gather_int_rows<V: IntDot, const AHEAD: bool>(
+    w: *const i16,
+    base: *const u8,
+    stride: usize,
+    dim: usize,
+    ids: *const u32,
+    count: usize,
+    out: *mut f32,
+) {
+    debug_assert!(dim <= INT_CHUNK);
     // SAFETY: `ids[j]` for `j < count` is readable and names a row with `dim` readable codes
     // (caller); `out[j]` for `j < count` is writable (caller); prefetches never fault.
     unsafe {
-        if dim > INT_CHUNK {
-            return gather(one, w, base, stride, dim, ids, count, out);
-        }
         let row = |j: usize| base.add(*ids.add(j) as usize * stride);
         // Each row's `dim` codes are prefetched, not its whole slot (measured: fetching SQ8's
         // row constant too cost 8% more instructions on rows in cache and gained nothing
         // visible on minilm-100k). At least a block of four ahead, so that long rows too are
         // fetched a block early.
         let ahead = rows_ahead(dim).max(4);
-        for j in 0..count.min(ahead) {
-            super::prefetch_bytes(row(j), dim);
+        if AHEAD {
+            for j in 0..count.min(ahead) {
+                super::prefetch_bytes(row(j), dim);
+            }
         }
         let mut j = 0;
         while j + 4 <= count {
-            for k in j + ahead..(j + ahead + 4).min(count) {
-                super::prefetch_bytes(row(k), dim);
+            if AHEAD {
+                for k in j + ahead..(j + ahead + 4).min(count) {
+                    super::prefetch_bytes(row(k), dim);
+                }
             }
             let sums = idot4::<V>(w, [row(j), row(j + 1), row(j + 2), row(j + 3)], dim);
             for (k, sum) in sums.into_iter().enumerate() {
@@ -496,7 +561,7 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
             j += 4;
         }
         while j < count {
-            if j + ahead < count {
+            if AHEAD && j + ahead < count {
                 super::prefetch_bytes(row(j + ahead), dim);
             }
             *out.add(j) = idot_chunk::<V>(w, row(j), dim) as f32;

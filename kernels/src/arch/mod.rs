@@ -125,6 +125,10 @@ macro_rules! instantiate_codes {
                 unsafe { $crate::arch::generic::idot::<$int>(w, c, n) }
             }
 
+            // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
+
+            #[allow(clippy::too_many_arguments)]
+
             $(#[target_feature(enable = $feature)])?
             unsafe fn idot_many(
                 w: *const i16,
@@ -134,9 +138,10 @@ macro_rules! instantiate_codes {
                 ids: *const u32,
                 count: usize,
                 out: *mut f32,
+                prefetch: $crate::Prefetch,
             ) {
                 // SAFETY: instruction set as for `dot`; pointers are the caller's (`IntManyFn`).
-                unsafe { $crate::arch::generic::gather_int::<$int>(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out) }
+                unsafe { $crate::arch::generic::gather_int::<$int>(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out, prefetch) }
             }
 
             $crate::arch::code_table!($isa, dot, idot, idot_many $(, $feature)?);
@@ -157,6 +162,10 @@ macro_rules! table {
             1.0 - unsafe { $dot(a, b, n) }
         }
 
+        // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
+
+        #[allow(clippy::too_many_arguments)]
+
         $(#[target_feature(enable = $feature)])?
         unsafe fn l2sq_many(
             q: *const f32,
@@ -166,10 +175,15 @@ macro_rules! table {
             ids: *const u32,
             count: usize,
             out: *mut f32,
+            prefetch: $crate::Prefetch,
         ) {
             // SAFETY: instruction set as for `l2sq`; pointers are the caller's (`OneToManyFn`).
-            unsafe { $crate::arch::generic::gather(|a, b, n| $l2sq(a, b, n), q, base, stride, dim, ids, count, out) }
+            unsafe { $crate::arch::generic::gather(|a, b, n| $l2sq(a, b, n), q, base, stride, dim, ids, count, out, prefetch) }
         }
+
+        // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
+
+        #[allow(clippy::too_many_arguments)]
 
         $(#[target_feature(enable = $feature)])?
         unsafe fn ip_many(
@@ -180,9 +194,10 @@ macro_rules! table {
             ids: *const u32,
             count: usize,
             out: *mut f32,
+            prefetch: $crate::Prefetch,
         ) {
             // SAFETY: as for `l2sq_many`.
-            unsafe { $crate::arch::generic::gather(|a, b, n| ip(a, b, n), q, base, stride, dim, ids, count, out) }
+            unsafe { $crate::arch::generic::gather(|a, b, n| ip(a, b, n), q, base, stride, dim, ids, count, out, prefetch) }
         }
 
         /// This instruction set's kernels for rows of this element type. Only reachable
@@ -206,6 +221,8 @@ pub(crate) use table;
 /// defines the one-to-many `dot` kernel and the `KERNELS` table of `u8` codes.
 macro_rules! code_table {
     ($isa:expr, $dot:ident, $idot:ident, $idot_many:ident $(, $feature:literal)?) => {
+        // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
+        #[allow(clippy::too_many_arguments)]
         $(#[target_feature(enable = $feature)])?
         unsafe fn dot_many(
             w: *const f32,
@@ -215,9 +232,10 @@ macro_rules! code_table {
             ids: *const u32,
             count: usize,
             out: *mut f32,
+            prefetch: $crate::Prefetch,
         ) {
             // SAFETY: instruction set as for `dot`; pointers are the caller's (`OneToManyFn`).
-            unsafe { $crate::arch::generic::gather(|a, b, n| $dot(a, b, n), w, base, stride, dim, ids, count, out) }
+            unsafe { $crate::arch::generic::gather(|a, b, n| $dot(a, b, n), w, base, stride, dim, ids, count, out, prefetch) }
         }
 
         $(#[target_feature(enable = $feature)])?

@@ -100,6 +100,7 @@ pub(crate) mod u8_codes {
     ///
     /// # Safety
     /// As for `crate::IntManyFn`.
+    #[allow(clippy::too_many_arguments)]
     unsafe fn idot_many(
         w: *const i16,
         base: *const u8,
@@ -108,9 +109,12 @@ pub(crate) mod u8_codes {
         ids: *const u32,
         count: usize,
         out: *mut f32,
+        prefetch: crate::Prefetch,
     ) {
         // SAFETY: pointers are the caller's (`IntManyFn`).
-        unsafe { crate::arch::generic::gather(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out) }
+        unsafe {
+            crate::arch::generic::gather(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out, prefetch)
+        }
     }
 
     crate::arch::code_table!(Isa::Scalar, dot, idot, idot_many);
