@@ -203,3 +203,8 @@ def look_ahead_threshold() -> int:
     """Bytes of walked rows (codes, or vectors) from which a search prefetches the rows of its
     next expansion ahead, on this machine: a quarter of the last level cache, at least 8 MiB,
     or HNSWX_LOOK_AHEAD_FROM (read once per process). Benchmark reports record it."""
+
+def row_prefetch_threshold() -> int:
+    """Bytes of walked rows (codes, or vectors) from which the kernels prefetch the rows they
+    score, on this machine: the level-2 cache size (0, so always, where it is unknown), or
+    HNSWX_ROW_PREFETCH_FROM (read once per process). Benchmark reports record it."""

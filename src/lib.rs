@@ -50,7 +50,9 @@ pub use build_info::{build_info, BuildInfo};
 pub use error::{Error, Result};
 pub use filter::{LabelSet, SAMPLE, SCAN_TEST_COST};
 pub use graph::look_ahead::threshold as look_ahead_threshold;
-pub use graph::look_ahead::{look_ahead as look_ahead_setting, row_prefetch as row_prefetch_setting, Threshold};
+pub use graph::look_ahead::{
+    look_ahead as look_ahead_setting, row_prefetch as row_prefetch_setting, PrefetchThreshold,
+};
 pub use graph::row_lock_waits;
 pub use graph::search::{default_rerank, NO_LABEL};
 pub use hnswx_kernels as kernels;

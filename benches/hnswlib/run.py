@@ -195,6 +195,7 @@ def main():
             "os": f"{platform.system().lower()} {platform.machine()}",
             # As `hnswx bench` records it (hnswlib has no look-ahead).
             "look_ahead_from": getattr(hnswlib, "look_ahead_threshold", lambda: None)(),
+            "row_prefetch_from": getattr(hnswlib, "row_prefetch_threshold", lambda: None)(),
         },
         "runs": runs,
     }

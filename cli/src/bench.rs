@@ -372,16 +372,16 @@ fn print_header(r: &Report) {
     println!("  kernel:          {}", h.kernel);
     // Where each threshold came from: the variable (when this process took it), else the
     // machine's caches. A report read back from a file says only the value.
-    let from_env = |taken: bool, var: &str, rule: &str| match (taken, std::env::var(var)) {
-        (true, Ok(v)) => format!("{var}={v:?}"),
-        (false, Ok(v)) => format!("{rule}; {var}={v:?} is not a size, ignored"),
-        (_, Err(_)) => rule.to_string(),
+    let from_env = |taken: bool, var: &str, rule: &str| match (taken, std::env::var_os(var)) {
+        (true, Some(v)) => format!("{var}={v:?}"),
+        (false, Some(v)) => format!("{rule}; {var}={v:?} is not a size, ignored"),
+        (_, None) => rule.to_string(),
     };
     if let Some(bytes) = h.look_ahead_from {
         let source = from_env(
             hnswx::look_ahead_setting().from_env,
             "HNSWX_LOOK_AHEAD_FROM",
-            "from the last level cache",
+            "a quarter of the last level cache, at least 8 MiB",
         );
         println!("  look-ahead:      from {} of walked rows ({source})", size(bytes));
     }
@@ -389,7 +389,7 @@ fn print_header(r: &Report) {
         let source = from_env(
             hnswx::row_prefetch_setting().from_env,
             "HNSWX_ROW_PREFETCH_FROM",
-            "the level-2 cache size",
+            "the level-2 cache size; 0 where unknown",
         );
         println!("  row prefetch:    from {} of walked rows ({source})", size(bytes));
     }

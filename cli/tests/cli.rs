@@ -121,6 +121,7 @@ fn bench_writes_a_consistent_report_csv_and_plot() {
     assert!(r["build"]["bytes_per_vector"].as_f64().unwrap() > 0.0);
     assert!(r["hardware"]["cpu"].is_string() && r["hardware"]["kernel"].is_string());
     assert!(r["hardware"]["look_ahead_from"].is_u64(), "{}", r["hardware"]);
+    assert!(r["hardware"]["row_prefetch_from"].is_u64(), "{}", r["hardware"]);
     let runs = r["runs"].as_array().unwrap();
     assert_eq!(
         runs.iter().map(|x| x["ef"].as_u64().unwrap()).collect::<Vec<_>>(),

@@ -294,9 +294,9 @@ pub enum Error {
 pub type OneToOneFn<E = f32> = unsafe fn(*const f32, *const E, usize) -> f32;
 
 /// Scores a query against several rows of a strided table of `E`s:
-/// `(query, base, stride, dim, ids, count, out)` writes `out[j] = d(query, base[ids[j] * stride ..][..dim])`
-/// for `j < count` (`stride` in elements), prefetching the rows a little ahead unless told
-/// [`Prefetch::Off`].
+/// `(query, base, stride, dim, ids, count, out, prefetch)` writes
+/// `out[j] = d(query, base[ids[j] * stride ..][..dim])` for `j < count` (`stride` in
+/// elements), prefetching the rows a little ahead unless `prefetch` is [`Prefetch::Off`].
 ///
 /// # Safety
 /// `query` valid for `dim` reads, `ids` for `count` reads, `out` for `count` writes; for every
@@ -324,9 +324,9 @@ pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, 
 /// Rows drawn at random from a table larger than the caches arrive faster when asked for a
 /// few rows early ([`Ahead`](Prefetch::Ahead), what the safe forms do). Rows that sit in the
 /// caches gain nothing from it, and the prefetch instructions then cost time: on a Zen 4,
-/// sift5k's SQ8 walk (0.64 MB of codes) ran 1.05x faster without them, where
+/// sift5k's SQ8 walk (0.66 MB of codes) ran 1.06x faster without them, where
 /// fashion-mnist's (47 MB) ran 0.90x as fast. A caller that knows its table is small says
-/// [`Off`](Prefetch::Off).
+/// [`Off`](Prefetch::Off). The results are the same either way, bit for bit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Prefetch {
     /// Fetch rows ahead of the one being scored.
@@ -738,8 +738,8 @@ impl Kernels<u8> {
         }
     }
 
-    /// [`dot_f32_u8_many`](Self::dot_f32_u8_many) without checks, on a raw code table whose
-    /// rows start `stride` bytes apart.
+    /// [`dot_f32_u8_many_with`](Self::dot_f32_u8_many_with) without checks, on a raw code
+    /// table whose rows start `stride` bytes apart.
     ///
     /// # Safety
     /// `w` valid for `dim` reads; `out` for `ids.len()` writes; for each id,
@@ -822,8 +822,8 @@ impl Kernels<u8> {
         }
     }
 
-    /// [`dot_i16_u8_many`](Self::dot_i16_u8_many) without checks, on a raw code table whose
-    /// rows start `stride` bytes apart.
+    /// [`dot_i16_u8_many_with`](Self::dot_i16_u8_many_with) without checks, on a raw code
+    /// table whose rows start `stride` bytes apart.
     ///
     /// # Safety
     /// `w` valid for `dim` reads with every `|wᵢ| ≤` [`MAX_INT_WEIGHT`]; `out` for
@@ -1007,7 +1007,7 @@ impl<E: Element> MetricKernel<E> {
         }
     }
 
-    /// [`distances`](Self::distances) without checks, on a raw row table.
+    /// [`distances_with`](Self::distances_with) without checks, on a raw row table.
     ///
     /// # Safety
     /// `query` valid for `dim` reads; `out` for `ids.len()` writes; for each id,

@@ -22,6 +22,14 @@ fn look_ahead_threshold() -> usize {
     ::hnswx::look_ahead_threshold()
 }
 
+/// Bytes of walked rows from which the kernels prefetch the rows they score, on this
+/// machine (`hnswx::row_prefetch_setting`: the level-2 cache size, 0 where unknown, or
+/// `HNSWX_ROW_PREFETCH_FROM`), for benchmark reports.
+#[pyfunction]
+fn row_prefetch_threshold() -> usize {
+    ::hnswx::row_prefetch_setting().bytes
+}
+
 /// The Python module `hnswx`.
 #[pymodule]
 fn hnswx(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -33,6 +41,7 @@ fn hnswx(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(index::open_mmap, m)?)?;
     m.add_function(wrap_pyfunction!(index::restore_pickled, m)?)?;
     m.add_function(wrap_pyfunction!(look_ahead_threshold, m)?)?;
+    m.add_function(wrap_pyfunction!(row_prefetch_threshold, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add(
         "__doc__",

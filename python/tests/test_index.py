@@ -804,3 +804,22 @@ def test_look_ahead_threshold_follows_the_variable_or_the_cache():
     assert threshold(None) >= 8 << 20
     assert threshold("lots") == threshold(None)
     assert isinstance(hnswx.look_ahead_threshold(), int)
+
+
+def test_row_prefetch_threshold_follows_the_variable_or_the_cache():
+    import subprocess
+    import sys
+
+    def threshold(value):
+        env = {k: v for k, v in os.environ.items() if k != "HNSWX_ROW_PREFETCH_FROM"}
+        if value is not None:
+            env["HNSWX_ROW_PREFETCH_FROM"] = value
+        code = "import hnswx; print(hnswx.row_prefetch_threshold())"
+        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+        return int(out.stdout)
+
+    assert threshold("3M") == 3 << 20
+    assert threshold("0") == 0
+    # Unset, or not a size: the level-2 cache size (0 where unknown).
+    assert threshold("lots") == threshold(None)
+    assert isinstance(hnswx.row_prefetch_threshold(), int)

@@ -33,9 +33,12 @@ use std::sync::OnceLock;
 /// The threshold's floor, and its value where the cache size is unknown.
 const MIN: usize = 8 << 20;
 
-/// A size threshold of the walk's prefetching on this machine, and where it came from.
+/// A size threshold of the walk's prefetching on this machine, and where it came from
+/// ([`look_ahead_setting`](crate::look_ahead_setting),
+/// [`row_prefetch_setting`](crate::row_prefetch_setting)).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Threshold {
+#[non_exhaustive]
+pub struct PrefetchThreshold {
     /// Bytes of walked rows (the codes, or the vectors, of an index's slots in use).
     pub bytes: usize,
     /// Whether its environment variable set it (else the machine's caches did).
@@ -43,10 +46,10 @@ pub struct Threshold {
 }
 
 /// `var` if it holds a size, else `rule()`.
-fn settle(var: &str, rule: impl FnOnce() -> usize) -> Threshold {
+fn settle(var: &str, rule: impl FnOnce() -> usize) -> PrefetchThreshold {
     match std::env::var(var).ok().and_then(|v| parse_size(&v)) {
-        Some(bytes) => Threshold { bytes, from_env: true },
-        None => Threshold {
+        Some(bytes) => PrefetchThreshold { bytes, from_env: true },
+        None => PrefetchThreshold {
             bytes: rule(),
             from_env: false,
         },
@@ -63,28 +66,33 @@ const CACHES: &str = "/sys/devices/system/cpu/cpu0/cache";
 /// anything else in the variable is ignored. Read once per process: the index constructors
 /// call it, so no search or insert reads a file. Benchmark reports print it, since it
 /// differs between machines.
-pub fn look_ahead() -> Threshold {
-    static FROM: OnceLock<Threshold> = OnceLock::new();
+pub fn look_ahead() -> PrefetchThreshold {
+    static FROM: OnceLock<PrefetchThreshold> = OnceLock::new();
     *FROM.get_or_init(|| settle("HNSWX_LOOK_AHEAD_FROM", || rule(last_level_cache_in(Path::new(CACHES)))))
 }
 
-/// [`look_ahead`]'s bytes.
+/// The look-ahead's threshold in bytes ([`look_ahead_setting`](crate::look_ahead_setting)
+/// says also where it came from): `HNSWX_LOOK_AHEAD_FROM` if it holds a size, else a quarter
+/// of the last level cache, at least 8 MiB.
 pub fn threshold() -> usize {
     look_ahead().bytes
 }
 
 /// Bytes of walked rows from which the walk's kernels prefetch the rows they are about to
 /// score (`hnswx_kernels::Prefetch`): `HNSWX_ROW_PREFETCH_FROM` if it holds a size (as for
-/// [`look_ahead`]; `0`: always), else the size of the level-2 cache Linux reports (0, so
-/// always, where it is unknown). Below it the rows mostly sit in the core's own cache, and
-/// asking for them only costs instructions: on a Zen 4 (1 MiB L2), sift5k's SQ8 walk (0.64
-/// MB of codes) ran 1.05x faster without (7 of 7 paired rounds), while fashion-mnist's (47
-/// MB) ran 0.90x as fast and minilm's (38 MB) 0.97x, and the mixture's (12.8 MB, in L3) was
-/// even. The level-2 cache is the cautious end of that range: the gain is small and a miss
-/// costs more, and other machines were not measured. Read once per process, as
-/// [`look_ahead`].
-pub fn row_prefetch() -> Threshold {
-    static FROM: OnceLock<Threshold> = OnceLock::new();
+/// `HNSWX_LOOK_AHEAD_FROM`; `0`: always), else the size of the level-2 cache Linux reports
+/// (0, so always, where it is unknown). Below it the rows mostly sit in the core's own cache,
+/// and asking for them only costs instructions: on a Zen 4 (1 MiB L2), sift5k's SQ8 walk
+/// (0.66 MB of codes) ran 1.06x faster without (9 of 9 paired rounds; 1.01-1.02x with the
+/// AVX2 kernels), while with the prefetch off everywhere fashion-mnist's SQ8 walk (47 MB)
+/// ran 0.90x as fast, minilm's (38 MB) 0.97x, and the mixture's (12.8 MB, in L3) and
+/// sift5k's vectors (2.6 MB) about even (`benches/results/zen4/prefetch-ab.txt`). The
+/// level-2 cache is the cautious end of that range: the gain is small, a miss costs more,
+/// and other machines were not measured. The rule looks at one index at a time: a process
+/// searching many small indexes, together far larger than the cache, walks each without the
+/// prefetch. Read once per process, as the look-ahead's.
+pub fn row_prefetch() -> PrefetchThreshold {
+    static FROM: OnceLock<PrefetchThreshold> = OnceLock::new();
     *FROM.get_or_init(|| {
         settle("HNSWX_ROW_PREFETCH_FROM", || {
             level_two_cache_in(Path::new(CACHES)).unwrap_or(0)

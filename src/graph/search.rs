@@ -2,8 +2,10 @@
 //! layer 0. The same layer search serves inserts (with `ef_construction`) and queries.
 //!
 //! One query's path: [`Index::search`] → [`Index::search_into`] (checks, scratch) →
-//! `descend` (greedy, `ef = 1`) → `search_layer` → `score` → the one-to-many kernel
-//! (`MetricKernel::distances_unchecked`) over the slab rows of a node's unvisited neighbours.
+//! `descend` (greedy, `ef = 1`) → `search_layer` → `score_nav` → the one-to-many kernel
+//! (`MetricKernel::distances_unchecked` over the slab rows of a node's unvisited
+//! neighbours, or `Codes::score` over their codes), then, after a walk on codes, `rerank`
+//! on the exact rows.
 
 use rayon::prelude::*;
 use std::cmp::Reverse;
@@ -361,7 +363,6 @@ impl Index {
     #[inline]
     pub(crate) fn prepare_nav(&self, s: &mut Scratch, q: *const f32) {
         s.nav_on = false;
-        s.walk_prefetch = self.row_prefetch(4 * self.slab.stride());
         if let Some(codes) = &self.codes {
             // SAFETY: `q` points at a row of `stride ≥ dim` floats that nobody
             // writes meanwhile (the caller's scratch query, or a published slab row);
@@ -372,9 +373,13 @@ impl Index {
             if let Some((bias, scale)) = codes.prepare(qs, &mut s.nav_int) {
                 (s.nav_bias, s.nav_scale) = (bias, scale);
                 s.nav_on = true;
-                s.walk_prefetch = self.row_prefetch(codes.stride());
             }
         }
+        let row_bytes = match &self.codes {
+            Some(codes) if s.nav_on => codes.stride(),
+            _ => 4 * self.slab.stride(),
+        };
+        s.walk_prefetch = self.row_prefetch(row_bytes);
     }
 
     /// The walk's scores of the nodes in `s.ids` into `s.dists`: from the codes when
@@ -416,7 +421,9 @@ impl Index {
                 assert!((id as usize) < self.capacity());
                 s.distances += 1;
                 let mut d = 0.0f32;
-                // SAFETY: as in `score_nav`, for one id (bounds asserted).
+                // SAFETY: as in `score_nav`, for one id (bounds asserted). No prefetch: the
+                // one row is read at once, so asking for it (or its constant) first gains
+                // nothing.
                 unsafe {
                     codes.score(
                         q,

@@ -534,7 +534,9 @@ unsafe fn gather_int_rows<V: IntDot, const AHEAD: bool>(
 ) {
     debug_assert!(dim <= INT_CHUNK);
     // SAFETY: `ids[j]` for `j < count` is readable and names a row with `dim` readable codes
-    // (caller); `out[j]` for `j < count` is writable (caller); prefetches never fault.
+    // (caller); `out[j]` for `j < count` is writable (caller); prefetches never fault; `dim ≤
+    // INT_CHUNK` (as `idot4` and `idot_chunk` require): `gather_int` sends longer rows to
+    // `gather`.
     unsafe {
         let row = |j: usize| base.add(*ids.add(j) as usize * stride);
         // Each row's `dim` codes are prefetched, not its whole slot (measured: fetching SQ8's

@@ -125,10 +125,8 @@ macro_rules! instantiate_codes {
                 unsafe { $crate::arch::generic::idot::<$int>(w, c, n) }
             }
 
-            // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
-
+            // The raw one-to-many ABI (`crate::IntManyFn`).
             #[allow(clippy::too_many_arguments)]
-
             $(#[target_feature(enable = $feature)])?
             unsafe fn idot_many(
                 w: *const i16,
@@ -162,10 +160,8 @@ macro_rules! table {
             1.0 - unsafe { $dot(a, b, n) }
         }
 
-        // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
-
+        // The raw one-to-many ABI (`crate::OneToManyFn`).
         #[allow(clippy::too_many_arguments)]
-
         $(#[target_feature(enable = $feature)])?
         unsafe fn l2sq_many(
             q: *const f32,
@@ -181,10 +177,8 @@ macro_rules! table {
             unsafe { $crate::arch::generic::gather(|a, b, n| $l2sq(a, b, n), q, base, stride, dim, ids, count, out, prefetch) }
         }
 
-        // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
-
+        // The raw one-to-many ABI (`crate::OneToManyFn`).
         #[allow(clippy::too_many_arguments)]
-
         $(#[target_feature(enable = $feature)])?
         unsafe fn ip_many(
             q: *const f32,
@@ -221,7 +215,7 @@ pub(crate) use table;
 /// defines the one-to-many `dot` kernel and the `KERNELS` table of `u8` codes.
 macro_rules! code_table {
     ($isa:expr, $dot:ident, $idot:ident, $idot_many:ident $(, $feature:literal)?) => {
-        // The raw one-to-many ABI (`crate::OneToManyFn` / `crate::IntManyFn`).
+        // The raw one-to-many ABI (`crate::OneToManyFn`).
         #[allow(clippy::too_many_arguments)]
         $(#[target_feature(enable = $feature)])?
         unsafe fn dot_many(
