@@ -786,17 +786,23 @@ def test_a_filter_that_changes_its_own_index_gets_an_error_not_a_hang():
     assert labels[0, 0] == 0
 
 
-def test_look_ahead_threshold_follows_the_variable_or_the_cache():
+def _threshold_in_subprocess(var, function, value):
+    """hnswx.<function>() in a fresh interpreter with `var` set to `value` (unset if None):
+    the thresholds are read once per process."""
     import subprocess
     import sys
 
+    env = {k: v for k, v in os.environ.items() if k != var}
+    if value is not None:
+        env[var] = value
+    code = f"import hnswx; print(hnswx.{function}())"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return int(out.stdout)
+
+
+def test_look_ahead_threshold_follows_the_variable_or_the_cache():
     def threshold(value):
-        env = {k: v for k, v in os.environ.items() if k != "HNSWX_LOOK_AHEAD_FROM"}
-        if value is not None:
-            env["HNSWX_LOOK_AHEAD_FROM"] = value
-        code = "import hnswx; print(hnswx.look_ahead_threshold())"
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        return int(out.stdout)
+        return _threshold_in_subprocess("HNSWX_LOOK_AHEAD_FROM", "look_ahead_threshold", value)
 
     assert threshold("3M") == 3 << 20
     assert threshold("0") == 0
@@ -807,16 +813,8 @@ def test_look_ahead_threshold_follows_the_variable_or_the_cache():
 
 
 def test_row_prefetch_threshold_follows_the_variable_or_the_cache():
-    import subprocess
-    import sys
-
     def threshold(value):
-        env = {k: v for k, v in os.environ.items() if k != "HNSWX_ROW_PREFETCH_FROM"}
-        if value is not None:
-            env["HNSWX_ROW_PREFETCH_FROM"] = value
-        code = "import hnswx; print(hnswx.row_prefetch_threshold())"
-        out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
-        return int(out.stdout)
+        return _threshold_in_subprocess("HNSWX_ROW_PREFETCH_FROM", "row_prefetch_threshold", value)
 
     assert threshold("3M") == 3 << 20
     assert threshold("0") == 0
