@@ -23,6 +23,12 @@
 //! the same row count (that of a 128 MiB `f32` table, rows padded to 64 bytes), so the `f16`
 //! and `u8` tables are a half and a quarter of its size, as they would be in an index.
 //!
+//! Prefetch on and off (`prefetch`; filter with `-- prefetch`): the one-to-many SQ8 integer
+//! kernel and the `f32` L2² kernel at 128-d, 32 random rows a call from tables of 256 KiB
+//! (in L2), 8 MiB (in a large L3) and 256 MiB (DRAM), with `Prefetch::Ahead` and
+//! `Prefetch::Off`, on the best instruction set and AVX2: what the index's rule (no row
+//! prefetch while the walked rows fit L2) rests on, in isolation.
+//!
 //! simsimd picks its own best backend at run time (AVX-512 where the CPU has it). To compare
 //! against its AVX2 ("haswell") kernels instead, build it without the newer ones, e.g.
 //! `SIMSIMD_TARGET_SKYLAKE=0 SIMSIMD_TARGET_ICE=0 SIMSIMD_TARGET_GENOA=0
@@ -31,7 +37,7 @@
 
 use aligned_vec::{AVec, ConstAlign};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use hnswx::kernels::{self, f16, Choice, Element, Isa, Metric, Rows};
+use hnswx::kernels::{self, f16, Choice, Element, Isa, Metric, Prefetch, Rows};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use simsimd::SpatialSimilarity;
@@ -442,6 +448,57 @@ fn report() {
     }
 }
 
+/// `prefetch` group: the same 32-row calls with and without the kernels' row prefetch, on
+/// tables that fit L2, a large L3, or neither.
+fn prefetch_on_off(c: &mut Criterion) {
+    let mut rng = Xoshiro256PlusPlus::seed_from_u64(5);
+    let mut group = c.benchmark_group("prefetch");
+    let dim = 128;
+    let mut isas = vec![kernels::auto().isa()];
+    if isas[0] != Isa::Avx2 && Isa::Avx2.is_available() {
+        isas.push(Isa::Avx2);
+    }
+    for (label, bytes) in [("256K", 256usize << 10), ("8M", 8 << 20), ("256M", 256 << 20)] {
+        // Rows as the index lays them out: f32 rows of `dim` floats, code rows of 128 bytes.
+        let n = bytes / (dim * 4);
+        let table = random_vec(&mut rng, n * dim);
+        let rows = Rows::new(&table, dim, dim).unwrap();
+        let nc = bytes / dim;
+        let codes: AVec<u8, ConstAlign<64>> = AVec::from_iter(64, (0..nc * dim).map(|_| rng.next_u32() as u8));
+        let rows_c = Rows::new(&codes[..], dim, dim).unwrap();
+        let q = random_vec(&mut rng, dim);
+        let w = to_weights(&q);
+        let pick = |rng: &mut Xoshiro256PlusPlus, n: usize| -> Vec<u32> {
+            (0..MANY_IDS * MANY_LISTS)
+                .map(|_| (rng.next_u64() % n as u64) as u32)
+                .collect()
+        };
+        let (lists, lists_c) = (pick(&mut rng, n), pick(&mut rng, nc));
+        let mut out = vec![0.0f32; MANY_IDS];
+        for &isa in &isas {
+            let k = kernels::select(Choice::Force(isa)).unwrap().metric(Metric::L2);
+            let kc = kernels::select_for::<u8>(Choice::Force(isa)).unwrap();
+            for (mode, prefetch) in [("ahead", Prefetch::Ahead), ("off", Prefetch::Off)] {
+                let mut next = lists.chunks_exact(MANY_IDS).cycle();
+                group.bench_function(format!("f32-l2sq-{isa}-{mode}/{label}"), |b| {
+                    b.iter(|| {
+                        k.distances_with(black_box(&q), rows, next.next().unwrap(), &mut out, prefetch);
+                        black_box(&out);
+                    })
+                });
+                let mut next = lists_c.chunks_exact(MANY_IDS).cycle();
+                group.bench_function(format!("u8-idot-{isa}-{mode}/{label}"), |b| {
+                    b.iter(|| {
+                        kc.dot_i16_u8_many_with(black_box(&w), rows_c, next.next().unwrap(), &mut out, prefetch);
+                        black_box(&out);
+                    })
+                });
+            }
+        }
+    }
+    group.finish();
+}
+
 fn main() {
     let mut c = Criterion::default().configure_from_args();
     c = configure(&mut c);
@@ -451,6 +508,7 @@ fn main() {
     }
     quant_one(&mut c);
     quant_many(&mut c);
+    prefetch_on_off(&mut c);
     c.final_summary();
     report();
 }
