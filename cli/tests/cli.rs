@@ -574,3 +574,46 @@ fn serve_bench_mixed_writes_and_consolidation_keep_results_valid() {
     ])
     .contains("--consolidate-every"));
 }
+
+/// The two prefetch thresholds come from their variables when those hold a size, and the
+/// header says which variable was taken and which was ignored.
+#[test]
+fn bench_reports_the_prefetch_thresholds_and_where_they_came_from() {
+    let d = dir("prefetch-vars");
+    let (b, q) = generated(&d);
+    let json = d.join("r.json");
+    let out = Command::new(env!("CARGO_BIN_EXE_hnswx"))
+        .args([
+            "bench",
+            "--base",
+            s(&b),
+            "--query",
+            s(&q),
+            "--metric",
+            "l2",
+            "--ef",
+            "20",
+        ])
+        .args(["--threads", "1", "--json", s(&json)])
+        .env("HNSWX_ROW_PREFETCH_FROM", "3M")
+        .env("HNSWX_LOOK_AHEAD_FROM", "plenty")
+        .output()
+        .expect("the hnswx binary runs");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let r = report(&json);
+    assert_eq!(r["hardware"]["row_prefetch_from"].as_u64(), Some(3 << 20));
+    assert!(
+        r["hardware"]["look_ahead_from"].as_u64().unwrap() >= 8 << 20,
+        "{}",
+        r["hardware"]
+    );
+    assert!(
+        stdout.contains("row prefetch:    from 3.0 MiB of walked rows (HNSWX_ROW_PREFETCH_FROM=\"3M\")"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("HNSWX_LOOK_AHEAD_FROM=\"plenty\" is not a size, ignored"),
+        "{stdout}"
+    );
+}
