@@ -25,7 +25,7 @@
 //!
 //! Prefetch on and off (`prefetch`; filter with `-- prefetch`): the one-to-many SQ8 integer
 //! kernel and the `f32` L2² kernel at 128-d, 32 random rows a call from tables of 256 KiB
-//! (in L2), 8 MiB (in a large L3) and 256 MiB (DRAM), with `Prefetch::Ahead` and
+//! (in L2 where it holds 1 MiB: the id lists take another 512 KiB), 8 MiB (in a large L3) and 256 MiB (DRAM), with `Prefetch::Ahead` and
 //! `Prefetch::Off`, on the best instruction set and AVX2: what the index's rule (no row
 //! prefetch while the walked rows fit L2) rests on, in isolation.
 //!
@@ -477,7 +477,8 @@ fn prefetch_on_off(c: &mut Criterion) {
         let mut out = vec![0.0f32; MANY_IDS];
         for &isa in &isas {
             let k = kernels::select(Choice::Force(isa)).unwrap().metric(Metric::L2);
-            let kc = kernels::select_for::<u8>(Choice::Force(isa)).unwrap();
+            // An AVX-512F CPU with neither BW nor AVX2 has no SQ8 table of that name.
+            let kc = kernels::select_for::<u8>(Choice::Force(isa)).ok();
             for (mode, prefetch) in [("ahead", Prefetch::Ahead), ("off", Prefetch::Off)] {
                 let mut next = lists.chunks_exact(MANY_IDS).cycle();
                 group.bench_function(format!("f32-l2sq-{isa}-{mode}/{label}"), |b| {
@@ -486,6 +487,7 @@ fn prefetch_on_off(c: &mut Criterion) {
                         black_box(&out);
                     })
                 });
+                let Some(kc) = kc else { continue };
                 let mut next = lists_c.chunks_exact(MANY_IDS).cycle();
                 group.bench_function(format!("u8-idot-{isa}-{mode}/{label}"), |b| {
                     b.iter(|| {

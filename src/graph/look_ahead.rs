@@ -83,7 +83,7 @@ pub fn threshold() -> usize {
 /// `HNSWX_LOOK_AHEAD_FROM`; `0`: always), else the size of the level-2 cache Linux reports
 /// (0, so always, where it is unknown). Below it the rows mostly sit in the core's own cache,
 /// and asking for them only costs instructions: on a Zen 4 (1 MiB L2), sift5k's SQ8 walk
-/// (0.66 MB of codes) ran 1.06x faster without (9 of 9 paired rounds; 1.01-1.02x with the
+/// (0.66 MB of codes) ran 1.06x faster without (9 of 9 paired rounds; 0.99-1.02x with the
 /// AVX2 kernels), while with the prefetch off everywhere fashion-mnist's SQ8 walk (47 MB)
 /// ran 0.90x as fast, minilm's (38 MB) 0.97x, and the mixture's (12.8 MB, in L3) and
 /// sift5k's vectors (2.6 MB) about even (`benches/results/zen4/prefetch-ab.txt`). The
