@@ -5,10 +5,12 @@
 # Then R rounds, each tool pinned to core 1 in turn: hnswx f32/SQ8 native (auto: AVX-512) and
 # --kernel avx2, hnswlib v4 and v3 (AVX2 only) on one graph, FAISS flat/SQ8 (its own dispatch).
 # Output: AB set tool round ef recall qps lines in $OUT (default /tmp/z4/ab.txt).
+# TOOLS="..." picks the tools of a round (default the eight above; uf/ui are usearch f32/i8,
+# uab.py, after a USEARCH=1 build).
 set -u
 cd /work/main
 B=target; X=$B/release/hnswx; D=/tmp/z4/data; I=/tmp/z4/idx; P=/tmp/z4/venv/bin/python
-F=benches/results/zen4/fab.py; OUT=${OUT:-/tmp/z4/ab.txt}; mkdir -p $I
+F=benches/results/zen4/fab.py; U=benches/results/zen4/uab.py; OUT=${OUT:-/tmp/z4/ab.txt}; mkdir -p $I
 met() { [ $1 = ml ] && echo ip || echo l2; }
 if [ -z "${NOBUILD:-}" ]; then
 for s in ${SETS:-sf fm mx ml}; do
@@ -20,9 +22,16 @@ for s in ${SETS:-sf fm mx ml}; do
   HNSWX_METRIC=$m $P $F build sq8 $base $I/$s-fs.faiss 2
 done 2>&1 | tee -a /tmp/z4/build.txt
 fi
+# USEARCH=1: build the usearch graphs (f32, i8; uab.py) too, for the tools uf/ui below
+# (eleventh session; the earlier rounds ran without them).
+if [ -n "${USEARCH:-}" ]; then
+for s in ${SETS:-sf fm mx ml}; do
+  for k in f32 i8; do HNSWX_METRIC=$(met $s) $P $U build $k $D/${s}_base.fvecs $I/$s-u$k.usearch 2; done
+done 2>&1 | tee -a /tmp/z4/build.txt
+fi
 ab() { # set efs round
   local s=$1 efs=$2 r=$3 q=$D/$1_query.fvecs gt=$D/$1_gt.ivecs base=$D/$1_base.fvecs m=$(met $1)
-  for t in f32-auto f32-avx2 sq8-auto sq8-avx2 hl-v4 hl-v3 ff fs; do
+  for t in ${TOOLS:-f32-auto f32-avx2 sq8-auto sq8-avx2 hl-v4 hl-v3 ff fs}; do
     case $t in
       f32-auto) c=($X bench --index $I/$s-f32.hnswx);;
       f32-avx2) c=($X bench --index $I/$s-f32.hnswx --kernel avx2);;
@@ -31,6 +40,11 @@ ab() { # set efs round
       hl-v4) c=($B/hnswlib-sweep-v4 --base $base --metric $m --json /tmp/z4/hl.json --index $I/$s.hl);;
       hl-v3) c=($B/hnswlib-sweep-v3 --base $base --metric $m --json /tmp/z4/hl.json --index $I/$s.hl);;
     esac
+    if [ $t = uf ] || [ $t = ui ]; then
+      k=f32; [ $t = ui ] && k=i8
+      HNSWX_METRIC=$m taskset -c 1 $P $U search $k $s $r $q $gt $I/$s-u$k.usearch $efs 0.2 $base
+      continue
+    fi
     if [ $t = ff ] || [ $t = fs ]; then
       k=flat; [ $t = fs ] && k=sq8
       taskset -c 1 $P $F search $k $s $r $q $gt $I/$s-$t.faiss $efs 0.2
