@@ -345,15 +345,13 @@ impl Index {
         }
     }
 
-    /// Whether a walk over rows of `row_bytes` bytes (one per slot in use) has its kernels
-    /// prefetch them: not while they fit the level-2 cache (see
-    /// [`row_prefetch`](crate::graph::look_ahead::row_prefetch)).
+    /// The rows the walk scores (as [`score_nav`](Self::score_nav) picks them, once
+    /// [`prepare_nav`](Self::prepare_nav) has run): start of row 0 and bytes per row.
     #[inline]
-    fn row_prefetch(&self, row_bytes: usize) -> Prefetch {
-        if self.used().saturating_mul(row_bytes) >= crate::graph::look_ahead::row_prefetch().bytes {
-            Prefetch::Ahead
-        } else {
-            Prefetch::Off
+    fn walked_rows(&self, s: &Scratch) -> (*const u8, usize) {
+        match &self.codes {
+            Some(codes) if s.nav_on => (codes.base(), codes.stride()),
+            _ => (self.slab.base().cast::<u8>(), 4 * self.slab.stride()),
         }
     }
 
@@ -375,11 +373,14 @@ impl Index {
                 s.nav_on = true;
             }
         }
-        let row_bytes = match &self.codes {
-            Some(codes) if s.nav_on => codes.stride(),
-            _ => 4 * self.slab.stride(),
+        // The kernels prefetch the walked rows unless they fit the level-2 cache (see
+        // `look_ahead::row_prefetch`).
+        let walked = self.used().saturating_mul(self.walked_rows(s).1);
+        s.walk_prefetch = if walked >= crate::graph::look_ahead::row_prefetch().bytes {
+            Prefetch::Ahead
+        } else {
+            Prefetch::Off
         };
-        s.walk_prefetch = self.row_prefetch(row_bytes);
     }
 
     /// The walk's scores of the nodes in `s.ids` into `s.dists`: from the codes when
@@ -523,11 +524,7 @@ impl Index {
         debug_assert_ne!(ep, exclude);
         s.visited.insert(ep);
         s.pool.insert(ep, d);
-        // The rows the walk scores (as `score_nav` picks them): start and bytes per row.
-        let rows = match &self.codes {
-            Some(codes) if s.nav_on => (codes.base(), codes.stride()),
-            _ => (self.slab.base().cast::<u8>(), 4 * self.slab.stride()),
-        };
+        let rows = self.walked_rows(s);
         let look_ahead = self.used().saturating_mul(rows.1) >= crate::graph::look_ahead::threshold();
         while let Some(cur) = s.pool.pop() {
             if let Some(next) = s.pool.peek_next() {
