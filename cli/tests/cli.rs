@@ -7,14 +7,25 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 fn hnswx(args: &[&str]) -> Output {
+    hnswx_with_env(args, &[])
+}
+
+/// [`hnswx`] with environment variables set for the child only.
+fn hnswx_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hnswx"))
         .args(args)
+        .envs(env.iter().copied())
         .output()
         .expect("the hnswx binary runs")
 }
 
 fn ok(args: &[&str]) -> String {
-    let out = hnswx(args);
+    ok_with_env(args, &[])
+}
+
+/// [`ok`] with environment variables set for the child only.
+fn ok_with_env(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = hnswx_with_env(args, env);
     assert!(
         out.status.success(),
         "hnswx {args:?} failed: {}",
@@ -582,8 +593,8 @@ fn bench_reports_the_prefetch_thresholds_and_where_they_came_from() {
     let d = dir("prefetch-vars");
     let (b, q) = generated(&d);
     let json = d.join("r.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_hnswx"))
-        .args([
+    let stdout = ok_with_env(
+        &[
             "bench",
             "--base",
             s(&b),
@@ -593,14 +604,13 @@ fn bench_reports_the_prefetch_thresholds_and_where_they_came_from() {
             "l2",
             "--ef",
             "20",
-        ])
-        .args(["--threads", "1", "--json", s(&json)])
-        .env("HNSWX_ROW_PREFETCH_FROM", "3M")
-        .env("HNSWX_LOOK_AHEAD_FROM", "plenty")
-        .output()
-        .expect("the hnswx binary runs");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let stdout = String::from_utf8(out.stdout).unwrap();
+            "--threads",
+            "1",
+            "--json",
+            s(&json),
+        ],
+        &[("HNSWX_ROW_PREFETCH_FROM", "3M"), ("HNSWX_LOOK_AHEAD_FROM", "plenty")],
+    );
     let r = report(&json);
     assert_eq!(r["hardware"]["row_prefetch_from"].as_u64(), Some(3 << 20));
     assert!(
