@@ -65,23 +65,29 @@ impl Visited {
     }
 }
 
-/// One pool entry: a distance and a node id whose top bit says "already expanded".
-#[derive(Clone, Copy, Debug)]
-struct Entry {
-    dist: f32,
-    id: u32,
-}
-
 const EXPANDED: u32 = 1 << 31;
+
+/// Entries one insert moves with a fixed-size copy (when the entries behind the new one
+/// are at most this many: always for `ef ≤ 32`; up to twice as many in a copy twice as
+/// long); longer moves are a `memmove`.
+const SHIFT_BLOCK: usize = 32;
+
+/// Spare entries past the bound in each of the pool's arrays: room for the longest
+/// fixed-size copy.
+const POOL_PAD: usize = 2 * SHIFT_BLOCK + 1;
 
 /// The best `ef` candidates found so far, sorted by distance, each flagged once expanded.
 ///
 /// This is the bounded best-first search of the HNSW paper with its two heaps merged into one
 /// sorted array (the "candidate pool" of NSG and glass): a candidate that would not enter the
-/// best `ef` is never stored, and `cursor` walks to the closest entry not yet expanded. For
-/// the small `ef` of a search this is a few cache lines and a short `memmove` per insert.
+/// best `ef` is never stored, and `cursor` walks to the closest entry not yet expanded.
+/// Distances and ids are two arrays, each `POOL_PAD` entries longer than the bound,
+/// so that an insert's position is a count over the distances (no branch that depends on
+/// where it lands) and the entries behind it move with one fixed-size copy.
 pub struct Pool {
-    buf: Vec<Entry>,
+    dists: Vec<f32>,
+    /// Node ids, the top bit set once expanded.
+    ids: Vec<u32>,
     len: usize,
     cap: usize,
     cursor: usize,
@@ -90,7 +96,8 @@ pub struct Pool {
 impl Pool {
     fn new() -> Self {
         Pool {
-            buf: Vec::new(),
+            dists: Vec::new(),
+            ids: Vec::new(),
             len: 0,
             cap: 0,
             cursor: 0,
@@ -101,12 +108,19 @@ impl Pool {
     #[inline]
     pub fn reset(&mut self, cap: usize) {
         debug_assert!(cap >= 1);
-        if self.buf.len() < cap {
-            self.buf.resize(cap, Entry { dist: 0.0, id: 0 });
+        let room = cap + POOL_PAD;
+        if self.dists.len() < room {
+            self.dists.resize(room, 0.0);
+            self.ids.resize(room, 0);
         }
         self.len = 0;
         self.cap = cap;
         self.cursor = 0;
+    }
+
+    /// Entries the arrays hold room for (what `Scratch::trim` checks).
+    fn room(&self) -> usize {
+        self.dists.capacity().max(self.ids.capacity())
     }
 
     /// Distance of the worst entry when the pool is full, else +∞: anything not below it
@@ -114,50 +128,73 @@ impl Pool {
     #[inline(always)]
     pub fn bound(&self) -> f32 {
         if self.len == self.cap {
-            self.buf[self.len - 1].dist
+            self.dists[self.len - 1]
         } else {
             f32::INFINITY
         }
     }
 
     /// Offers node `id` at `dist`; `true` if it entered the pool.
-    #[inline]
+    // `!(a < b)` is meant: it is true for a NaN on either side, which is the handling wanted.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)]
+    #[inline(always)]
     pub fn insert(&mut self, id: u32, dist: f32) -> bool {
         debug_assert!(id & EXPANDED == 0);
+        let full = self.len == self.cap;
         // A NaN distance compares as not closer, so it never displaces an entry.
-        if self.len == self.cap && dist.partial_cmp(&self.buf[self.len - 1].dist) != Some(Ordering::Less) {
+        if full && !(dist < self.dists[self.len - 1]) {
             return false;
         }
-        // One insertion-sort step from the back: entries farther than `dist` move one slot
-        // right (the last falls off a full pool); equal distances keep arrival order, and a
-        // NaN (only possible while the pool is not full) stays at the back.
-        let mut pos = if self.len == self.cap { self.len - 1 } else { self.len };
-        while pos > 0 && self.buf[pos - 1].dist > dist {
-            self.buf[pos] = self.buf[pos - 1];
-            pos -= 1;
+        // The new entry goes behind every entry not farther than it (equal distances keep
+        // arrival order; a NaN, only possible while the pool is not full, goes to the back):
+        // a count, which compiles to compares and adds without a branch per entry. A full
+        // pool's last entry is farther (checked above), so `pos < cap`.
+        let pos = self.dists[..self.len]
+            .iter()
+            .fold(0u32, |n, &d| n + u32::from(!(d > dist))) as usize;
+        // Entries `pos..end` move one slot right (a full pool's last one falls off).
+        let end = self.len - usize::from(full);
+        debug_assert!(pos <= end && end < self.cap);
+        if end - pos <= SHIFT_BLOCK {
+            // A fixed-size copy: the same instructions wherever the entry lands (the arrays
+            // hold `POOL_PAD` spare entries past `cap`, so it stays inside).
+            shift_block::<_, SHIFT_BLOCK>(&mut self.dists, pos);
+            shift_block::<_, SHIFT_BLOCK>(&mut self.ids, pos);
+        } else {
+            self.shift_long(pos, end);
         }
-        self.buf[pos] = Entry { dist, id };
-        if self.len < self.cap {
-            self.len += 1;
-        }
-        if pos < self.cursor {
-            self.cursor = pos;
-        }
+        self.dists[pos] = dist;
+        self.ids[pos] = id;
+        self.len = end + 1;
+        self.cursor = self.cursor.min(pos);
         true
+    }
+
+    /// The move of [`insert`](Self::insert) for more than `SHIFT_BLOCK` entries (pools
+    /// larger than 32), out of line so that the common case stays short.
+    #[inline(never)]
+    fn shift_long(&mut self, pos: usize, end: usize) {
+        if end - pos <= 2 * SHIFT_BLOCK {
+            shift_block::<_, { 2 * SHIFT_BLOCK }>(&mut self.dists, pos);
+            shift_block::<_, { 2 * SHIFT_BLOCK }>(&mut self.ids, pos);
+        } else {
+            self.dists.copy_within(pos..end, pos + 1);
+            self.ids.copy_within(pos..end, pos + 1);
+        }
     }
 
     /// The closest entry not expanded yet, now flagged as expanded.
     #[inline]
     pub fn pop(&mut self) -> Option<u32> {
-        while self.cursor < self.len && self.buf[self.cursor].id & EXPANDED != 0 {
+        while self.cursor < self.len && self.ids[self.cursor] & EXPANDED != 0 {
             self.cursor += 1;
         }
         if self.cursor == self.len {
             return None;
         }
-        let e = &mut self.buf[self.cursor];
-        let id = e.id;
-        e.id |= EXPANDED;
+        let e = &mut self.ids[self.cursor];
+        let id = *e;
+        *e |= EXPANDED;
         self.cursor += 1;
         Some(id)
     }
@@ -165,16 +202,27 @@ impl Pool {
     /// The id the next [`pop`](Self::pop) would return, if any, without taking it.
     #[inline(always)]
     pub fn peek_next(&self) -> Option<u32> {
-        self.buf[self.cursor.min(self.len)..self.len]
+        self.ids[self.cursor.min(self.len)..self.len]
             .iter()
-            .find(|e| e.id & EXPANDED == 0)
-            .map(|e| e.id)
+            .find(|&&id| id & EXPANDED == 0)
+            .copied()
     }
 
     /// Entries, closest first, as `(distance, id)`.
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (f32, u32)> + '_ {
-        self.buf[..self.len].iter().map(|e| (e.dist, e.id & !EXPANDED))
+        self.dists[..self.len]
+            .iter()
+            .zip(&self.ids[..self.len])
+            .map(|(&d, &id)| (d, id & !EXPANDED))
     }
+}
+
+/// Moves `v[pos..pos + SHIFT_BLOCK]` one slot right, as one fixed-size copy (loaded whole,
+/// then stored).
+#[inline(always)]
+fn shift_block<T: Copy, const N: usize>(v: &mut [T], pos: usize) {
+    let block: [T; N] = v[pos..pos + N].try_into().expect("N entries");
+    v[pos + 1..pos + 1 + N].copy_from_slice(&block);
 }
 
 /// A `(distance, id)` pair ordered by distance (total order, so a NaN cannot break a heap),
@@ -241,7 +289,7 @@ impl Scratch {
                 *v = Vec::new();
             }
         }
-        if self.pool.buf.capacity() > KEEP_ENTRIES {
+        if self.pool.room() > KEEP_ENTRIES + POOL_PAD {
             self.pool = Pool::new();
         }
         trim_vec(&mut self.cands);
@@ -562,7 +610,7 @@ mod tests {
         }
         let guard = pool.take(|| panic!("the scratch did not go back to the pool"));
         let s: &Scratch = &guard;
-        assert!(s.pool.buf.capacity() <= KEEP_ENTRIES);
+        assert!(s.pool.room() <= KEEP_ENTRIES + POOL_PAD);
         assert!(s.cands.capacity() <= KEEP_ENTRIES);
         assert!(s.results.capacity() <= KEEP_ENTRIES);
     }
