@@ -67,23 +67,25 @@ impl Visited {
 
 const EXPANDED: u32 = 1 << 31;
 
-/// Entries one insert moves with a fixed-size copy (when the entries behind the new one
-/// are at most this many: always for `ef ≤ 32`; up to twice as many in a copy twice as
-/// long); longer moves are a `memmove`.
+/// Entries one insert moves with a fixed-size copy when the entries behind the new one are
+/// at most this many (always for `ef ≤ 33`); up to twice as many move in a copy twice as
+/// long, more with a `memmove`.
 const SHIFT_BLOCK: usize = 32;
 
-/// Spare entries past the bound in each of the pool's arrays: room for the longest
-/// fixed-size copy.
-const POOL_PAD: usize = 2 * SHIFT_BLOCK + 1;
+/// Spare entries past the bound in each of the pool's arrays: a copy of `N` entries from
+/// `pos ≤ cap - 1` writes up to index `pos + N`, so the longest (`2 · SHIFT_BLOCK`) needs
+/// `cap + 2 · SHIFT_BLOCK` entries.
+const POOL_PAD: usize = 2 * SHIFT_BLOCK;
 
 /// The best `ef` candidates found so far, sorted by distance, each flagged once expanded.
 ///
 /// This is the bounded best-first search of the HNSW paper with its two heaps merged into one
 /// sorted array (the "candidate pool" of NSG and glass): a candidate that would not enter the
 /// best `ef` is never stored, and `cursor` walks to the closest entry not yet expanded.
-/// Distances and ids are two arrays, each `POOL_PAD` entries longer than the bound,
-/// so that an insert's position is a count over the distances (no branch that depends on
-/// where it lands) and the entries behind it move with one fixed-size copy.
+/// Distances and ids are two arrays, each at least `POOL_PAD` entries longer than the bound,
+/// so that an insert's position is a count over the distances (no branch per entry) and the
+/// entries behind it move with one fixed-size copy (for `ef ≤ 33` always the same one, so no
+/// branch depends on where the entry lands).
 pub struct Pool {
     dists: Vec<f32>,
     /// Node ids, the top bit set once expanded.
@@ -110,6 +112,10 @@ impl Pool {
         debug_assert!(cap >= 1);
         let room = cap + POOL_PAD;
         if self.dists.len() < room {
+            // Exactly: `Scratch::trim` frees arrays whose capacity passes the largest
+            // pool a scratch is made for.
+            self.dists.reserve_exact(room - self.dists.len());
+            self.ids.reserve_exact(room - self.ids.len());
             self.dists.resize(room, 0.0);
             self.ids.resize(room, 0);
         }
@@ -135,7 +141,12 @@ impl Pool {
     }
 
     /// Offers node `id` at `dist`; `true` if it entered the pool.
-    // `!(a < b)` is meant: it is true for a NaN on either side, which is the handling wanted.
+    ///
+    /// A NaN never enters a full pool. The walks offer only distances below
+    /// [`bound`](Self::bound) (never a NaN) and, unchecked, the entry point's, into an empty
+    /// pool; a NaN entry point stays first and the walk goes on from it, as before.
+    // The negated comparisons are meant: `!(dist < last)` is true for a NaN on either side
+    // (a NaN is never closer), and `!(d > dist)` counts a stored NaN as not farther.
     #[allow(clippy::neg_cmp_op_on_partial_ord)]
     #[inline(always)]
     pub fn insert(&mut self, id: u32, dist: f32) -> bool {
@@ -145,10 +156,11 @@ impl Pool {
         if full && !(dist < self.dists[self.len - 1]) {
             return false;
         }
+        debug_assert!(!dist.is_nan() || self.len == 0, "a NaN entering a pool in use");
         // The new entry goes behind every entry not farther than it (equal distances keep
-        // arrival order; a NaN, only possible while the pool is not full, goes to the back):
-        // a count, which compiles to compares and adds without a branch per entry. A full
-        // pool's last entry is farther (checked above), so `pos < cap`.
+        // arrival order): a count, which compiles to compares and adds without a branch per
+        // entry. A full pool's last entry is farther (checked above) and not counted, so
+        // `pos < cap` whatever the contents.
         let pos = self.dists[..self.len]
             .iter()
             .fold(0u32, |n, &d| n + u32::from(!(d > dist))) as usize;
@@ -157,7 +169,7 @@ impl Pool {
         debug_assert!(pos <= end && end < self.cap);
         if end - pos <= SHIFT_BLOCK {
             // A fixed-size copy: the same instructions wherever the entry lands (the arrays
-            // hold `POOL_PAD` spare entries past `cap`, so it stays inside).
+            // hold at least `POOL_PAD` spare entries past `cap`, so it stays inside).
             shift_block::<_, SHIFT_BLOCK>(&mut self.dists, pos);
             shift_block::<_, SHIFT_BLOCK>(&mut self.ids, pos);
         } else {
@@ -171,7 +183,7 @@ impl Pool {
     }
 
     /// The move of [`insert`](Self::insert) for more than `SHIFT_BLOCK` entries (pools
-    /// larger than 32), out of line so that the common case stays short.
+    /// larger than 33), out of line so that the common case stays short.
     #[inline(never)]
     fn shift_long(&mut self, pos: usize, end: usize) {
         if end - pos <= 2 * SHIFT_BLOCK {
@@ -217,8 +229,8 @@ impl Pool {
     }
 }
 
-/// Moves `v[pos..pos + SHIFT_BLOCK]` one slot right, as one fixed-size copy (loaded whole,
-/// then stored).
+/// Moves `v[pos..pos + N]` one slot right, as one fixed-size copy (loaded whole, then
+/// stored).
 #[inline(always)]
 fn shift_block<T: Copy, const N: usize>(v: &mut [T], pos: usize) {
     let block: [T; N] = v[pos..pos + N].try_into().expect("N entries");
@@ -585,6 +597,37 @@ mod tests {
         }
     }
 
+    /// Moves of every length (the 32- and 64-entry copies and the `memmove`), bounds
+    /// shrinking and growing between uses, and infinite distances, against the same model.
+    #[test]
+    fn pool_shifts_of_every_length_match_the_model() {
+        let mut p = Pool::new();
+        for cap in [33usize, 34, 65, 66, 200, 5, 1, 130] {
+            p.reset(cap);
+            let mut model: Vec<(f32, u32)> = Vec::new();
+            let mut offer = |p: &mut Pool, id: u32, dist: f32| {
+                let enters = model.len() < cap || dist < model[cap - 1].0;
+                if enters {
+                    let at = model.iter().position(|e| e.0 > dist).unwrap_or(model.len());
+                    model.insert(at, (dist, id));
+                    model.truncate(cap);
+                }
+                assert_eq!(p.insert(id, dist), enters, "cap {cap}: insert {id} at {dist}");
+                assert_eq!(p.iter().collect::<Vec<_>>(), model, "cap {cap} after {id}");
+            };
+            // Each one closer than all before it: it lands first, every entry moves.
+            for i in 0..cap as u32 {
+                offer(&mut p, i, (cap as u32 - i) as f32);
+            }
+            offer(&mut p, 1000, -1.0);
+            offer(&mut p, 1001, f32::NEG_INFINITY);
+            offer(&mut p, 1002, f32::NEG_INFINITY);
+            offer(&mut p, 1003, f32::INFINITY);
+            offer(&mut p, 1004, 0.5);
+            assert_eq!(p.pop(), Some(1001), "cap {cap}");
+        }
+    }
+
     #[test]
     fn visited_seen_agrees_with_insert() {
         let mut v = Visited::new(4);
@@ -611,6 +654,21 @@ mod tests {
         let guard = pool.take(|| panic!("the scratch did not go back to the pool"));
         let s: &Scratch = &guard;
         assert!(s.pool.room() <= KEEP_ENTRIES + POOL_PAD);
+        drop(guard);
+        // A scratch made for the largest pool kept keeps it.
+        let pool = ScratchPool::new(1);
+        {
+            let mut guard = pool.take(|| Scratch::new(10, 16, 4, KEEP_ENTRIES));
+            let s: &mut Scratch = &mut guard;
+            s.pool.reset(KEEP_ENTRIES);
+        }
+        let guard = pool.take(|| panic!("the scratch did not go back to the pool"));
+        let s: &Scratch = &guard;
+        assert_eq!(
+            s.pool.room(),
+            KEEP_ENTRIES + POOL_PAD,
+            "the largest kept pool was freed"
+        );
         assert!(s.cands.capacity() <= KEEP_ENTRIES);
         assert!(s.results.capacity() <= KEEP_ENTRIES);
     }
