@@ -8,6 +8,8 @@
 # TOOLS="..." picks the tools of a round (default the eight above; uf/ui are usearch f32/i8,
 # uab.py, after a USEARCH=1 build).
 set -u
+# MINSEC: seconds each tool spends at each ef (default 0.2; the twelfth session used 0.5).
+MINSEC=${MINSEC:-0.2}
 cd /work/main
 B=target; X=$B/release/hnswx; D=/tmp/z4/data; I=/tmp/z4/idx; P=/tmp/z4/venv/bin/python
 F=benches/results/zen4/fab.py; U=benches/results/zen4/uab.py; OUT=${OUT:-/tmp/z4/ab.txt}; mkdir -p $I
@@ -42,15 +44,15 @@ ab() { # set efs round
     esac
     if [ $t = uf ] || [ $t = ui ]; then
       k=f32; [ $t = ui ] && k=i8
-      HNSWX_METRIC=$m taskset -c 1 $P $U search $k $s $r $q $gt $I/$s-u$k.usearch $efs 0.2 $base
+      HNSWX_METRIC=$m taskset -c 1 $P $U search $k $s $r $q $gt $I/$s-u$k.usearch $efs $MINSEC $base
       continue
     fi
     if [ $t = ff ] || [ $t = fs ]; then
       k=flat; [ $t = fs ] && k=sq8
-      taskset -c 1 $P $F search $k $s $r $q $gt $I/$s-$t.faiss $efs 0.2
+      taskset -c 1 $P $F search $k $s $r $q $gt $I/$s-$t.faiss $efs $MINSEC
       continue
     fi
-    taskset -c 1 "${c[@]}" --query $q --gt $gt --metric $m --ef $efs --threads 1 --min-seconds 0.2 $([ ${t:0:2} = hl ] || echo --no-verify) 2>&1 \
+    taskset -c 1 "${c[@]}" --query $q --gt $gt --metric $m --ef $efs --threads 1 --min-seconds $MINSEC $([ ${t:0:2} = hl ] || echo --no-verify) 2>&1 \
       | awk -v s=$s -v t=$t -v r=$r '/^ +[0-9]+ +[01]\.[0-9]+ /{print "AB", s, t, r, $1, $2, $3} /kernel:/{k=$0} /rror|unknown option|anic|lacks/{print "ERR", s, t, $0} END{if (r==1) print "KERNEL", s, t, k}'
   done
 }
