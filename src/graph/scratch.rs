@@ -545,6 +545,18 @@ mod tests {
         assert!(!p.insert(8, 2.0));
     }
 
+    /// The model pool's insert: a sorted list `(distance, id, expanded)`, stable among equal
+    /// distances, cut to `cap`; `true` if the entry went in.
+    fn model_insert(model: &mut Vec<(f32, u32, bool)>, cap: usize, id: u32, dist: f32) -> bool {
+        let enters = model.len() < cap || dist < model[cap - 1].0;
+        if enters {
+            let at = model.iter().position(|e| e.0 > dist).unwrap_or(model.len());
+            model.insert(at, (dist, id, false));
+            model.truncate(cap);
+        }
+        enters
+    }
+
     /// The pool against a plain model (a sorted list, stable among equal distances, cut to
     /// the bound; pop takes the first unexpanded entry) over random inserts and pops: every
     /// bound from 1 to 70, distances drawn from a few values (ties) or many. And a NaN
@@ -573,12 +585,7 @@ mod tests {
                         assert_eq!(p.pop(), want, "cap {cap} step {step}: pop");
                     } else {
                         let dist = (rng.next_u32() % distinct) as f32;
-                        let enters = model.len() < cap || dist < model[cap - 1].0;
-                        if enters {
-                            let at = model.iter().position(|e| e.0 > dist).unwrap_or(model.len());
-                            model.insert(at, (dist, step, false));
-                            model.truncate(cap);
-                        }
+                        let enters = model_insert(&mut model, cap, step, dist);
                         assert_eq!(p.insert(step, dist), enters, "cap {cap} step {step}: insert {dist}");
                     }
                     let got: Vec<(f32, u32)> = p.iter().collect();
@@ -604,16 +611,12 @@ mod tests {
         let mut p = Pool::new();
         for cap in [33usize, 34, 65, 66, 200, 5, 1, 130] {
             p.reset(cap);
-            let mut model: Vec<(f32, u32)> = Vec::new();
+            let mut model: Vec<(f32, u32, bool)> = Vec::new();
             let mut offer = |p: &mut Pool, id: u32, dist: f32| {
-                let enters = model.len() < cap || dist < model[cap - 1].0;
-                if enters {
-                    let at = model.iter().position(|e| e.0 > dist).unwrap_or(model.len());
-                    model.insert(at, (dist, id));
-                    model.truncate(cap);
-                }
+                let enters = model_insert(&mut model, cap, id, dist);
                 assert_eq!(p.insert(id, dist), enters, "cap {cap}: insert {id} at {dist}");
-                assert_eq!(p.iter().collect::<Vec<_>>(), model, "cap {cap} after {id}");
+                let want: Vec<(f32, u32)> = model.iter().map(|e| (e.0, e.1)).collect();
+                assert_eq!(p.iter().collect::<Vec<_>>(), want, "cap {cap} after {id}");
             };
             // Each one closer than all before it: it lands first, every entry moves.
             for i in 0..cap as u32 {
