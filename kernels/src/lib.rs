@@ -319,6 +319,65 @@ pub type IntOneFn = unsafe fn(*const i16, *const u8, usize) -> f32;
 /// As [`OneToManyFn`], with `i16` weights bounded as for [`IntOneFn`].
 pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, usize, *mut f32, Prefetch);
 
+/// One instruction set's integer SQ8 one-to-many kernel as a type, handed to an
+/// [`IntKernelUser`] by [`Kernels::with_int_kernel`]: code generic over it calls the kernel
+/// directly, so the kernel is inlined into that code's loops, where the function pointers of
+/// a table ([`Kernels::dot_i16_u8_many_unchecked`]) cost a call per batch of rows (with its
+/// register spills). Same results as the table's, bit for bit.
+pub trait IntKernel: Copy {
+    /// `out[j] = finish(j, Σᵢ wᵢ·cᵢ)` over row `ids[j]` (`dim` codes at `base + ids[j] *
+    /// stride`): the sums exactly as [`Kernels::dot_i16_u8_many_unchecked`] of the table it
+    /// came from gives them, each mapped as it is made (a row constant added, say), not in a
+    /// second pass.
+    ///
+    /// # Safety
+    /// As for [`Kernels::dot_i16_u8_many_unchecked`].
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn dot_many_then(
+        self,
+        w: *const i16,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: &[u32],
+        out: *mut f32,
+        prefetch: Prefetch,
+        finish: impl Fn(usize, f32) -> f32,
+    );
+
+    /// `out[j] = Σᵢ wᵢ·cᵢ` over row `ids[j]`, as [`Kernels::dot_i16_u8_many_unchecked`] of
+    /// the table it came from, bit for bit.
+    ///
+    /// # Safety
+    /// As for [`Kernels::dot_i16_u8_many_unchecked`].
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn dot_many(
+        self,
+        w: *const i16,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: &[u32],
+        out: *mut f32,
+        prefetch: Prefetch,
+    ) {
+        // SAFETY: forwarded from the caller.
+        unsafe { self.dot_many_then(w, base, stride, dim, ids, out, prefetch, |_, sum| sum) }
+    }
+}
+
+/// Code generic over the integer SQ8 kernel, run by [`Kernels::with_int_kernel`].
+pub trait IntKernelUser {
+    /// What [`run`](Self::run) returns.
+    type Output;
+    /// Runs with the kernel `k`. This is called from a function compiled for the table's
+    /// instruction set: mark it (and what it calls, down to the calls of `k`)
+    /// `#[inline(always)]` so that it is compiled into that function and the kernel is
+    /// inlined into its loops; code that is not inlined still runs, calling the kernel.
+    fn run<K: IntKernel>(self, k: K) -> Self::Output;
+}
+
 /// Whether a one-to-many kernel asks for the rows it is about to score ahead of time.
 ///
 /// Rows drawn at random from a table larger than the caches arrive faster when asked for a
@@ -375,6 +434,26 @@ mod sealed {
         pub idot_many: IntManyFn,
         pub prepare_l2: PrepareFn,
         pub prepare_ip: PrepareFn,
+        /// Which module made the table: where [`Kernels::with_int_kernel`] finds its
+        /// `run_int`.
+        pub kind: IntKind,
+    }
+
+    /// The SQ8 tables, one per module that instantiates them.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum IntKind {
+        Scalar,
+        Portable,
+        #[cfg(target_arch = "x86_64")]
+        Avx2,
+        #[cfg(target_arch = "x86_64")]
+        Avx512Vnni,
+        #[cfg(target_arch = "x86_64")]
+        Avx512Bw,
+        #[cfg(target_arch = "x86_64")]
+        Avx512Avx2,
+        #[cfg(target_arch = "aarch64")]
+        Neon,
     }
 
     /// Private to the crate: outside code can neither implement this trait nor call `table`,
@@ -845,6 +924,57 @@ impl Kernels<u8> {
         debug_assert!(stride >= dim);
         // SAFETY: forwarded from the caller.
         unsafe { (self.fns.idot_many)(w, base, stride, dim, ids.as_ptr(), ids.len(), out, prefetch) }
+    }
+
+    /// Runs `user` with this table's integer one-to-many kernel as a type ([`IntKernel`]),
+    /// inside a function compiled for the table's instruction set, so that a loop in `user`
+    /// can have the kernel inlined (see [`IntKernelUser`]).
+    ///
+    /// ```
+    /// use hnswx_kernels::{auto_for, IntKernel, IntKernelUser, Prefetch};
+    ///
+    /// struct Score<'a> { w: &'a [i16], codes: &'a [u8], ids: &'a [u32], out: &'a mut [f32] }
+    /// impl IntKernelUser for Score<'_> {
+    ///     type Output = ();
+    ///     #[inline(always)]
+    ///     fn run<K: IntKernel>(self, k: K) {
+    ///         let dim = self.w.len();
+    ///         assert!(self.ids.iter().all(|&id| (id as usize + 1) * dim <= self.codes.len()));
+    ///         assert!(self.out.len() >= self.ids.len());
+    ///         // SAFETY: every listed row lies inside `codes` and `out` is long enough
+    ///         // (asserted); the weights are tiny.
+    ///         unsafe {
+    ///             k.dot_many(self.w.as_ptr(), self.codes.as_ptr(), dim, dim, self.ids,
+    ///                        self.out.as_mut_ptr(), Prefetch::Off)
+    ///         }
+    ///     }
+    /// }
+    /// let mut out = [0.0f32; 2];
+    /// let codes = [1u8, 2, 3, 4];
+    /// auto_for::<u8>().with_int_kernel(Score { w: &[1, -1], codes: &codes, ids: &[1, 0], out: &mut out });
+    /// assert_eq!(out, [-1.0, -1.0]);
+    /// ```
+    pub fn with_int_kernel<U: IntKernelUser>(&self, user: U) -> U::Output {
+        use sealed::IntKind;
+        // SAFETY: (every arm) this table was handed out only after the CPU was found to run
+        // its instruction set (`select_for`, `auto_for`, `avx512_u8_variants`), and its
+        // `kind` names the module that made it, whose `run_int` needs that instruction set.
+        unsafe {
+            match self.fns.kind {
+                IntKind::Scalar => arch::scalar::u8_codes::run_int(user),
+                IntKind::Portable => arch::portable::u8_codes::run_int(user),
+                #[cfg(target_arch = "x86_64")]
+                IntKind::Avx2 => arch::x86_64::avx2::u8_codes::run_int(user),
+                #[cfg(target_arch = "x86_64")]
+                IntKind::Avx512Vnni => arch::x86_64::avx512::u8_codes_vnni::run_int(user),
+                #[cfg(target_arch = "x86_64")]
+                IntKind::Avx512Bw => arch::x86_64::avx512::u8_codes_bw::run_int(user),
+                #[cfg(target_arch = "x86_64")]
+                IntKind::Avx512Avx2 => arch::x86_64::avx512::u8_codes::run_int(user),
+                #[cfg(target_arch = "aarch64")]
+                IntKind::Neon => arch::aarch64::neon::u8_codes::run_int(user),
+            }
+        }
     }
 
     /// Prepares query `q` for the integer SQ8 kernel against codes `c` that stand for

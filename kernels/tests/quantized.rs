@@ -16,7 +16,9 @@
 //! 255): a kernel that read past a slice and let it count would fail.
 
 use aligned_vec::{AVec, ConstAlign};
-use hnswx_kernels::{f16, reference, select_for, Choice, Element, Error, Isa, Kernels, Metric, Prefetch, Rows};
+use hnswx_kernels::{
+    f16, reference, select_for, Choice, Element, Error, IntKernel, IntKernelUser, Isa, Kernels, Metric, Prefetch, Rows,
+};
 use rand_xoshiro::rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
 use std::io::Write;
@@ -658,6 +660,39 @@ fn dot_i16_u8_many_is_exact_for_every_dim() {
     }
 }
 
+/// `dot_i16_u8_many_with` through [`Kernels::with_int_kernel`]'s kernel type.
+struct TypedMany<'a> {
+    w: &'a [i16],
+    rows: Rows<'a, u8>,
+    ids: &'a [u32],
+    out: &'a mut [f32],
+    prefetch: Prefetch,
+}
+
+impl IntKernelUser for TypedMany<'_> {
+    type Output = ();
+    #[inline(always)]
+    fn run<K: IntKernel>(self, k: K) {
+        assert!(self.w.len() == self.rows.dim() && self.out.len() >= self.ids.len());
+        assert!(self.ids.iter().all(|&id| self.rows.row(id as usize).is_some()));
+        let data = self.rows.row(0).map_or(std::ptr::null(), |r| r.as_ptr());
+        // SAFETY: every id names a row of `rows` (asserted), each `dim` codes at `id *
+        // stride` from row 0; `out` is long enough; the weights come from `random_weight`
+        // or are MAX_INT_WEIGHT.
+        unsafe {
+            k.dot_many(
+                self.w.as_ptr(),
+                data,
+                self.rows.stride(),
+                self.rows.dim(),
+                self.ids,
+                self.out.as_mut_ptr(),
+                self.prefetch,
+            )
+        }
+    }
+}
+
 #[test]
 fn dot_i16_u8_many_equals_one_to_one() {
     let ks = u8_kernels();
@@ -704,6 +739,23 @@ fn dot_i16_u8_many_equals_one_to_one() {
                             "{} dot_i16_u8_many_with: prefetch off differs",
                             k.isa()
                         );
+                        // The same kernel as a type, run inside the table's instruction
+                        // set (`with_int_kernel`): the same results, bit for bit.
+                        for prefetch in [Prefetch::Ahead, Prefetch::Off] {
+                            let mut typed = vec![f32::NAN; out.len()];
+                            k.with_int_kernel(TypedMany {
+                                w: &w,
+                                rows,
+                                ids: &ids,
+                                out: &mut typed,
+                                prefetch,
+                            });
+                            assert!(
+                                out.iter().zip(&typed).all(|(a, b)| a.to_bits() == b.to_bits()),
+                                "{} with_int_kernel ({prefetch:?}) differs: {out:?} vs {typed:?}",
+                                k.isa()
+                            );
+                        }
                         for (j, &id) in ids.iter().enumerate() {
                             let one = k.dot_i16_u8(&w, rows.row(id as usize).unwrap());
                             assert_eq!(

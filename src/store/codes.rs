@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 
 use half::slice::{HalfBitsSliceExt, HalfFloatSliceExt};
-use hnswx_kernels::{f16, Kernels, Metric, MetricKernel, Prefetch};
+use hnswx_kernels::{f16, IntKernel, Kernels, Metric, MetricKernel, Prefetch};
 
 use crate::error::{Error, Result};
 
@@ -807,31 +807,9 @@ impl Codes {
                 // constants written before them, by the same writer), `wi` (bounded by
                 // `prepare`) and `out` sized.
                 unsafe {
-                    if let (Some(consts), Prefetch::Ahead, true) =
-                        (self.consts, prefetch, self.stride >= PREFETCH_CONSTS_FROM)
-                    {
-                        // Long rows: the constants are asked for before the rows are scored,
-                        // so that they arrive while the kernel runs (see the constant).
-                        for &id in ids {
-                            hnswx_kernels::prefetch(consts.as_ptr().wrapping_add(id as usize).cast(), 4);
-                        }
-                    }
-                    kernels.dot_i16_u8_many_unchecked(wi, self.ptr.as_ptr(), self.stride, self.dim, ids, out, prefetch);
-                    match self.consts {
-                        Some(consts) => {
-                            for (j, &id) in ids.iter().enumerate() {
-                                let o = out.add(j);
-                                *o = bias + scale * *o + consts.add(id as usize).read();
-                            }
-                        }
-                        // Inner product and cosine: no row constant (it is 0).
-                        None => {
-                            for j in 0..ids.len() {
-                                let o = out.add(j);
-                                *o = bias + scale * *o;
-                            }
-                        }
-                    }
+                    self.score_sq8(scale, bias, ids, out, prefetch, |base, stride, dim| {
+                        kernels.dot_i16_u8_many_unchecked(wi, base, stride, dim, ids, out, prefetch)
+                    })
                 }
             }
             Table::F16 { kernel } => {
@@ -850,6 +828,102 @@ impl Codes {
                     )
                 }
             }
+        }
+    }
+
+    /// [`score`](Self::score) on SQ8 codes with the integer kernel `k` of the codes'
+    /// table ([`sq8_kernels`](Self::sq8_kernels)), called directly, so that a walk generic
+    /// over it has the kernel inlined, and with each row's constant added as its sum is made.
+    /// The same results as `score`, bit for bit (the same sums, the same expression).
+    ///
+    /// # Safety
+    /// As for [`score`](Self::score), on SQ8 codes; `k` came from this table.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    pub unsafe fn score_sq8_with<K: IntKernel>(
+        &self,
+        k: K,
+        wi: *const i16,
+        scale: f32,
+        bias: f32,
+        ids: &[u32],
+        out: *mut f32,
+        prefetch: Prefetch,
+    ) {
+        debug_assert!(self.walks() && matches!(self.table, Table::Sq8 { .. }));
+        debug_assert!(ids.iter().all(|&id| (id as usize) < self.capacity));
+        let (base, stride, dim) = (self.ptr.as_ptr().cast_const(), self.stride, self.dim);
+        // SAFETY: forwarded from the caller, as in `score`: rows (and their constants) in
+        // bounds and published, `wi` bounded, `out` sized. The kernel calls `finish` with `j <
+        // ids.len()` only.
+        unsafe {
+            self.prefetch_consts(ids, prefetch);
+            match self.consts {
+                Some(consts) => k.dot_many_then(wi, base, stride, dim, ids, out, prefetch, |j, dot| {
+                    bias + scale * dot + consts.add(*ids.get_unchecked(j) as usize).read()
+                }),
+                None => k.dot_many_then(wi, base, stride, dim, ids, out, prefetch, |_, dot| bias + scale * dot),
+            }
+        }
+    }
+
+    /// For long SQ8 rows walked with the prefetch, asks for the listed rows' constants
+    /// before the rows are scored, so that they arrive while the kernel runs (see
+    /// `PREFETCH_CONSTS_FROM`).
+    #[inline(always)]
+    fn prefetch_consts(&self, ids: &[u32], prefetch: Prefetch) {
+        if let (Some(consts), Prefetch::Ahead, true) = (self.consts, prefetch, self.stride >= PREFETCH_CONSTS_FROM) {
+            for &id in ids {
+                hnswx_kernels::prefetch(consts.as_ptr().wrapping_add(id as usize).cast(), 4);
+            }
+        }
+    }
+
+    /// The SQ8 scores through the table: `dot(base, stride, dim)` (the integer kernel into
+    /// `out`), then `bias + scale · dot + row constant` in place.
+    ///
+    /// # Safety
+    /// As for [`score`](Self::score) on SQ8 codes; `dot` writes `ids.len()` sums to `out`.
+    #[allow(clippy::too_many_arguments)]
+    #[inline(always)]
+    unsafe fn score_sq8(
+        &self,
+        scale: f32,
+        bias: f32,
+        ids: &[u32],
+        out: *mut f32,
+        prefetch: Prefetch,
+        dot: impl FnOnce(*const u8, usize, usize),
+    ) {
+        self.prefetch_consts(ids, prefetch);
+        // SAFETY: forwarded from the caller: rows in bounds and published (their constants
+        // written before them, by the same writer), `out` sized.
+        unsafe {
+            dot(self.ptr.as_ptr(), self.stride, self.dim);
+            match self.consts {
+                Some(consts) => {
+                    for (j, &id) in ids.iter().enumerate() {
+                        let o = out.add(j);
+                        *o = bias + scale * *o + consts.add(id as usize).read();
+                    }
+                }
+                // Inner product and cosine: no row constant (it is 0).
+                None => {
+                    for j in 0..ids.len() {
+                        let o = out.add(j);
+                        *o = bias + scale * *o;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The SQ8 kernel table, when these are SQ8 codes that the walk reads (trained).
+    #[inline]
+    pub fn sq8_kernels(&self) -> Option<&'static Kernels<u8>> {
+        match &self.table {
+            Table::Sq8 { kernels, .. } if self.walks() => Some(*kernels),
+            _ => None,
         }
     }
 }

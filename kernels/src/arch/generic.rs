@@ -486,12 +486,15 @@ unsafe fn idot4<V: IntDot>(w: *const i16, c: [*const u8; 4], n: usize) -> [i32; 
 
 /// The one-to-many integer SQ8 kernel: as [`gather`] with `one` (the instruction set's
 /// [`idot`]), but rows up to [`INT_CHUNK`] long are scored four at a time ([`idot4`]),
-/// sharing the weight loads and the horizontal sums. The results equal [`idot`]'s for every
-/// row, bit for bit (integer sums are exact and are rounded to `f32` once).
+/// sharing the weight loads and the horizontal sums, and each result goes through `finish`
+/// (its index `j` and the sum; the identity for the raw ABI) before it is stored:
+/// `out[j] = finish(j, Σ wᵢ·cᵢ of row ids[j])`. The sums equal [`idot`]'s for every row, bit
+/// for bit (integer sums are exact and are rounded to `f32` once).
 ///
 /// # Safety
 /// As for [`gather`] with `one`; weights bounded by [`MAX_INT_WEIGHT`].
-// The arguments are the raw one-to-many ABI (`crate::IntManyFn`) plus the row kernel.
+// The arguments are the raw one-to-many ABI (`crate::IntManyFn`) plus the row kernel and the
+// finish.
 #[allow(clippy::too_many_arguments)]
 #[inline(always)]
 pub(crate) unsafe fn gather_int<V: IntDot>(
@@ -504,15 +507,21 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
     count: usize,
     out: *mut f32,
     prefetch: Prefetch,
+    finish: impl Fn(usize, f32) -> f32,
 ) {
-    // SAFETY: forwarded from the caller (one loop per setting, as in `gather`).
+    // SAFETY: forwarded from the caller (one loop per setting, as in `gather`); `out[j]` for
+    // `j < count` is writable (and, once `gather` wrote it, readable).
     unsafe {
         if dim > INT_CHUNK {
-            return gather(one, w, base, stride, dim, ids, count, out, prefetch);
+            gather(one, w, base, stride, dim, ids, count, out, prefetch);
+            for j in 0..count {
+                *out.add(j) = finish(j, *out.add(j));
+            }
+            return;
         }
         match prefetch {
-            Prefetch::Ahead => gather_int_rows::<V, true>(w, base, stride, dim, ids, count, out),
-            Prefetch::Off => gather_int_rows::<V, false>(w, base, stride, dim, ids, count, out),
+            Prefetch::Ahead => gather_int_rows::<V, true>(w, base, stride, dim, ids, count, out, finish),
+            Prefetch::Off => gather_int_rows::<V, false>(w, base, stride, dim, ids, count, out, finish),
         }
     }
 }
@@ -522,6 +531,7 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
 ///
 /// # Safety
 /// As for [`gather_int`], and `dim ≤ INT_CHUNK`.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
 unsafe fn gather_int_rows<V: IntDot, const AHEAD: bool>(
     w: *const i16,
@@ -531,6 +541,7 @@ unsafe fn gather_int_rows<V: IntDot, const AHEAD: bool>(
     ids: *const u32,
     count: usize,
     out: *mut f32,
+    finish: impl Fn(usize, f32) -> f32,
 ) {
     debug_assert!(dim <= INT_CHUNK);
     // SAFETY: `ids[j]` for `j < count` is readable and names a row with `dim` readable codes
@@ -558,7 +569,7 @@ unsafe fn gather_int_rows<V: IntDot, const AHEAD: bool>(
             }
             let sums = idot4::<V>(w, [row(j), row(j + 1), row(j + 2), row(j + 3)], dim);
             for (k, sum) in sums.into_iter().enumerate() {
-                *out.add(j + k) = sum as f32;
+                *out.add(j + k) = finish(j + k, sum as f32);
             }
             j += 4;
         }
@@ -566,7 +577,7 @@ unsafe fn gather_int_rows<V: IntDot, const AHEAD: bool>(
             if AHEAD && j + ahead < count {
                 super::prefetch_bytes(row(j + ahead), dim);
             }
-            *out.add(j) = idot_chunk::<V>(w, row(j), dim) as f32;
+            *out.add(j) = finish(j, idot_chunk::<V>(w, row(j), dim) as f32);
             j += 1;
         }
     }

@@ -105,7 +105,7 @@ pub(crate) use instantiate_float;
 /// codes (one-to-one and one-to-many) and its `KERNELS` table, as [`instantiate_float!`]
 /// does for float rows. The vector type must implement [`generic::Load<u8>`](generic::Load).
 macro_rules! instantiate_codes {
-    ($module:ident, $isa:expr, $vector:ty, $int:ty $(, $feature:literal)?) => {
+    ($module:ident, $isa:expr, $kind:expr, $vector:ty, $int:ty $(, $feature:literal)?) => {
         pub(crate) mod $module {
             #[allow(unused_imports)]
             use super::*;
@@ -139,10 +139,48 @@ macro_rules! instantiate_codes {
                 prefetch: $crate::Prefetch,
             ) {
                 // SAFETY: instruction set as for `dot`; pointers are the caller's (`IntManyFn`).
-                unsafe { $crate::arch::generic::gather_int::<$int>(|a, b, n| idot(a, b, n), w, base, stride, dim, ids, count, out, prefetch) }
+                unsafe { idot_many_then(w, base, stride, dim, ids, count, out, prefetch, |_, sum| sum) }
             }
 
-            $crate::arch::code_table!($isa, dot, idot, idot_many $(, $feature)?);
+            /// `idot_many`'s body, each sum mapped by `finish(j, sum)` before it is stored:
+            /// inlined into `idot_many` (the identity) and into the code a caller runs with
+            /// this table's `crate::IntKernel` (only ever called from functions compiled with
+            /// this instruction set: `idot_many` and what `run_int` runs).
+            ///
+            /// # Safety
+            /// As for `crate::IntManyFn`, inside a function compiled for this instruction
+            /// set.
+            #[allow(clippy::too_many_arguments)]
+            #[inline(always)]
+            unsafe fn idot_many_then(
+                w: *const i16,
+                base: *const u8,
+                stride: usize,
+                dim: usize,
+                ids: *const u32,
+                count: usize,
+                out: *mut f32,
+                prefetch: $crate::Prefetch,
+                finish: impl Fn(usize, f32) -> f32,
+            ) {
+                // SAFETY: forwarded from the caller.
+                unsafe {
+                    $crate::arch::generic::gather_int::<$int>(
+                        |a, b, n| idot(a, b, n),
+                        w,
+                        base,
+                        stride,
+                        dim,
+                        ids,
+                        count,
+                        out,
+                        prefetch,
+                        finish,
+                    )
+                }
+            }
+
+            $crate::arch::code_table!($isa, $kind, dot, idot, idot_many, idot_many_then $(, $feature)?);
         }
     };
 }
@@ -211,10 +249,14 @@ macro_rules! table {
 pub(crate) use table;
 
 /// Given one instruction set's one-to-one SQ8 `dot` (a [`crate::OneToOneFn<u8>`] in scope)
-/// and its integer kernels `idot` / `idot_many` ([`crate::IntOneFn`], [`crate::IntManyFn`]),
-/// defines the one-to-many `dot` kernel and the `KERNELS` table of `u8` codes.
+/// and its integer kernels `idot` / `idot_many` ([`crate::IntOneFn`], [`crate::IntManyFn`];
+/// `$idot_many_then`: `idot_many` with each sum mapped by a `finish(j, sum)` closure before
+/// it is stored, for code compiled with the same instruction set, ideally
+/// `#[inline(always)]`), defines the one-to-many `dot` kernel, the `KERNELS`
+/// table of `u8` codes, the integer kernel as a type ([`crate::IntKernel`]) and `run_int`,
+/// which runs a [`crate::IntKernelUser`] compiled for this instruction set.
 macro_rules! code_table {
-    ($isa:expr, $dot:ident, $idot:ident, $idot_many:ident $(, $feature:literal)?) => {
+    ($isa:expr, $kind:expr, $dot:ident, $idot:ident, $idot_many:ident, $idot_many_then:ident $(, $feature:literal)?) => {
         // The raw one-to-many ABI (`crate::OneToManyFn`).
         #[allow(clippy::too_many_arguments)]
         $(#[target_feature(enable = $feature)])?
@@ -253,8 +295,45 @@ macro_rules! code_table {
                 idot_many: $idot_many,
                 prepare_l2,
                 prepare_ip,
+                kind: $kind,
             },
         };
+
+        /// This table's integer one-to-many kernel as a type. Made only by `run_int`, which
+        /// is reached only through `KERNELS` (handed out after the CPU check), so one exists
+        /// only on a CPU with this instruction set.
+        #[derive(Clone, Copy)]
+        pub(crate) struct IntKernelOf(());
+
+        impl $crate::IntKernel for IntKernelOf {
+            #[inline(always)]
+            unsafe fn dot_many_then(
+                self,
+                w: *const i16,
+                base: *const u8,
+                stride: usize,
+                dim: usize,
+                ids: &[u32],
+                out: *mut f32,
+                prefetch: $crate::Prefetch,
+                finish: impl Fn(usize, f32) -> f32,
+            ) {
+                // SAFETY: the pointers are the caller's (`IntKernel::dot_many_then`, as
+                // `IntManyFn`); the CPU has this instruction set (an `IntKernelOf` exists);
+                // inlined into a function compiled for it, or else called as a function.
+                unsafe { $idot_many_then(w, base, stride, dim, ids.as_ptr(), ids.len(), out, prefetch, finish) }
+            }
+        }
+
+        /// Runs `user` with this table's integer kernel, compiled for this instruction set
+        /// (what `user.run` inlines is compiled with it).
+        ///
+        /// # Safety
+        /// The CPU has this instruction set (the caller holds `KERNELS`).
+        $(#[target_feature(enable = $feature)])?
+        pub(crate) unsafe fn run_int<U: $crate::IntKernelUser>(user: U) -> U::Output {
+            user.run(IntKernelOf(()))
+        }
     };
 }
 pub(crate) use code_table;

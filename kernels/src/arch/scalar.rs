@@ -117,5 +117,38 @@ pub(crate) mod u8_codes {
         }
     }
 
-    crate::arch::code_table!(Isa::Scalar, dot, idot, idot_many);
+    /// [`idot_many`], then each result mapped by `finish(j, sum)`.
+    ///
+    /// # Safety
+    /// As for `crate::IntManyFn`.
+    #[allow(clippy::too_many_arguments)]
+    unsafe fn idot_many_then(
+        w: *const i16,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: *const u32,
+        count: usize,
+        out: *mut f32,
+        prefetch: crate::Prefetch,
+        finish: impl Fn(usize, f32) -> f32,
+    ) {
+        // SAFETY: pointers are the caller's (`IntManyFn`): `out[j]` for `j < count` is
+        // writable, and readable once `idot_many` wrote it.
+        unsafe {
+            idot_many(w, base, stride, dim, ids, count, out, prefetch);
+            for j in 0..count {
+                *out.add(j) = finish(j, *out.add(j));
+            }
+        }
+    }
+
+    crate::arch::code_table!(
+        Isa::Scalar,
+        crate::sealed::IntKind::Scalar,
+        dot,
+        idot,
+        idot_many,
+        idot_many_then
+    );
 }
