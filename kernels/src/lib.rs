@@ -48,6 +48,9 @@
 //!   [`prepare_sq8`](Kernels::prepare_sq8) rounds a query's weights to `i16` once, then
 //!   [`dot_i16_u8`](Kernels::dot_i16_u8) / [`dot_i16_u8_many`](Kernels::dot_i16_u8_many)
 //!   score rows exactly, and a row's distance is `bias + scale·dot + row constant`.
+//!   [`with_int_kernel`](Kernels::with_int_kernel) runs a caller's loop inside the table's
+//!   instruction set with the integer kernel as a type ([`IntKernel`]), so that it inlines
+//!   there (the index's SQ8 walk does this).
 //!
 //! ```
 //! use hnswx_kernels::{auto_for, f16, Metric};
@@ -324,11 +327,12 @@ pub type IntManyFn = unsafe fn(*const i16, *const u8, usize, usize, *const u32, 
 /// directly, so the kernel is inlined into that code's loops, where the function pointers of
 /// a table ([`Kernels::dot_i16_u8_many_unchecked`]) cost a call per batch of rows (with its
 /// register spills). Same results as the table's, bit for bit.
-pub trait IntKernel: Copy {
+pub trait IntKernel: Copy + sealed::IntSealed {
     /// `out[j] = finish(j, Σᵢ wᵢ·cᵢ)` over row `ids[j]` (`dim` codes at `base + ids[j] *
-    /// stride`): the sums exactly as [`Kernels::dot_i16_u8_many_unchecked`] of the table it
-    /// came from gives them, each mapped as it is made (a row constant added, say), not in a
-    /// second pass.
+    /// stride`), the sums exactly as [`Kernels::dot_i16_u8_many_unchecked`] of the table it
+    /// came from gives them. `finish` is called exactly once for each `j < ids.len()` (and
+    /// with nothing else): by the SIMD tables' kernels as each sum is made (a row constant
+    /// added, say), by the others in a second pass over `out`.
     ///
     /// # Safety
     /// As for [`Kernels::dot_i16_u8_many_unchecked`].
@@ -367,6 +371,29 @@ pub trait IntKernel: Copy {
     }
 }
 
+/// A table is an [`IntKernel`] too: its function pointer, then `finish` in a second pass.
+impl IntKernel for &Kernels<u8> {
+    #[inline(always)]
+    unsafe fn dot_many_then(
+        self,
+        w: *const i16,
+        base: *const u8,
+        stride: usize,
+        dim: usize,
+        ids: &[u32],
+        out: *mut f32,
+        prefetch: Prefetch,
+        finish: impl Fn(usize, f32) -> f32,
+    ) {
+        // SAFETY: forwarded from the caller; the kernel wrote `out[j]` for every `j <
+        // ids.len()`, which the caller made writable.
+        unsafe {
+            self.dot_i16_u8_many_unchecked(w, base, stride, dim, ids, out, prefetch);
+            arch::generic::finish_in_place(out, ids.len(), finish);
+        }
+    }
+}
+
 /// Code generic over the integer SQ8 kernel, run by [`Kernels::with_int_kernel`].
 pub trait IntKernelUser {
     /// What [`run`](Self::run) returns.
@@ -374,7 +401,8 @@ pub trait IntKernelUser {
     /// Runs with the kernel `k`. This is called from a function compiled for the table's
     /// instruction set: mark it (and what it calls, down to the calls of `k`)
     /// `#[inline(always)]` so that it is compiled into that function and the kernel is
-    /// inlined into its loops; code that is not inlined still runs, calling the kernel.
+    /// inlined into its loops. Code that is not inlined still runs and gives the same results,
+    /// only slower (the kernel's intrinsics are then called out of line).
     fn run<K: IntKernel>(self, k: K) -> Self::Output;
 }
 
@@ -434,27 +462,12 @@ mod sealed {
         pub idot_many: IntManyFn,
         pub prepare_l2: PrepareFn,
         pub prepare_ip: PrepareFn,
-        /// Which module made the table: where [`Kernels::with_int_kernel`] finds its
-        /// `run_int`.
-        pub kind: IntKind,
     }
 
-    /// The SQ8 tables, one per module that instantiates them.
-    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-    pub enum IntKind {
-        Scalar,
-        Portable,
-        #[cfg(target_arch = "x86_64")]
-        Avx2,
-        #[cfg(target_arch = "x86_64")]
-        Avx512Vnni,
-        #[cfg(target_arch = "x86_64")]
-        Avx512Bw,
-        #[cfg(target_arch = "x86_64")]
-        Avx512Avx2,
-        #[cfg(target_arch = "aarch64")]
-        Neon,
-    }
+    /// Seals [`crate::IntKernel`]: its implementations are this crate's (the tables'
+    /// kernel types and `&Kernels<u8>`), so callers may rely on what its docs promise.
+    pub trait IntSealed {}
+    impl IntSealed for &super::Kernels<u8> {}
 
     /// Private to the crate: outside code can neither implement this trait nor call `table`,
     /// which hands out a table *without* checking the CPU (only [`crate::select_for`] and
@@ -955,26 +968,42 @@ impl Kernels<u8> {
     /// assert_eq!(out, [-1.0, -1.0]);
     /// ```
     pub fn with_int_kernel<U: IntKernelUser>(&self, user: U) -> U::Output {
-        use sealed::IntKind;
-        // SAFETY: (every arm) this table was handed out only after the CPU was found to run
-        // its instruction set (`select_for`, `auto_for`, `avx512_u8_variants`), and its
-        // `kind` names the module that made it, whose `run_int` needs that instruction set.
-        unsafe {
-            match self.fns.kind {
-                IntKind::Scalar => arch::scalar::u8_codes::run_int(user),
-                IntKind::Portable => arch::portable::u8_codes::run_int(user),
-                #[cfg(target_arch = "x86_64")]
-                IntKind::Avx2 => arch::x86_64::avx2::u8_codes::run_int(user),
-                #[cfg(target_arch = "x86_64")]
-                IntKind::Avx512Vnni => arch::x86_64::avx512::u8_codes_vnni::run_int(user),
-                #[cfg(target_arch = "x86_64")]
-                IntKind::Avx512Bw => arch::x86_64::avx512::u8_codes_bw::run_int(user),
-                #[cfg(target_arch = "x86_64")]
-                IntKind::Avx512Avx2 => arch::x86_64::avx512::u8_codes::run_int(user),
-                #[cfg(target_arch = "aarch64")]
-                IntKind::Neon => arch::aarch64::neon::u8_codes::run_int(user),
-            }
+        // The module that made this table, found by the table's address (so no tag can name
+        // the wrong module). Each `run_int` needs its module's instruction set, which the
+        // CPU has: a table is handed out only after that check (`select_for`, `auto_for`,
+        // `avx512_u8_variants`).
+        macro_rules! by_address {
+            ($($(#[$cfg:meta])? $module:path),* $(,)?) => {
+                $(
+                    $(#[$cfg])?
+                    {
+                        use $module as m;
+                        if std::ptr::eq(self, &m::KERNELS) {
+                            // SAFETY: this table is `m::KERNELS`, handed out only on a CPU
+                            // with `m`'s instruction set (see above).
+                            return unsafe { m::run_int(user) };
+                        }
+                    }
+                )*
+            };
         }
+        by_address!(
+            arch::scalar::u8_codes,
+            arch::portable::u8_codes,
+            #[cfg(target_arch = "x86_64")]
+            arch::x86_64::avx2::u8_codes,
+            #[cfg(target_arch = "x86_64")]
+            arch::x86_64::avx512::u8_codes_vnni,
+            #[cfg(target_arch = "x86_64")]
+            arch::x86_64::avx512::u8_codes_bw,
+            #[cfg(target_arch = "x86_64")]
+            arch::x86_64::avx512::u8_codes,
+            #[cfg(target_arch = "aarch64")]
+            arch::aarch64::neon::u8_codes,
+        );
+        // Every table is one of the above; were one added without its line, its own
+        // function pointers would still serve (same results, a call per batch).
+        user.run(self)
     }
 
     /// Prepares query `q` for the integer SQ8 kernel against codes `c` that stand for

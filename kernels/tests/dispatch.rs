@@ -74,3 +74,43 @@ fn one_to_many_rejects_an_id_past_the_table() {
     let mut out = [0.0f32; 1];
     auto().metric(Metric::L2).distances(&[0.0; 4], rows, &[2], &mut out);
 }
+
+/// Names the kernel type [`Kernels::with_int_kernel`](hnswx_kernels::Kernels::with_int_kernel)
+/// hands over.
+struct KernelName;
+
+impl hnswx_kernels::IntKernelUser for KernelName {
+    type Output = &'static str;
+    fn run<K: hnswx_kernels::IntKernel>(self, _: K) -> &'static str {
+        std::any::type_name::<K>()
+    }
+}
+
+/// Every SQ8 table this CPU can run hands its own instruction set's kernel type to
+/// `with_int_kernel` (found by the table's address), not the fallback through the table's
+/// function pointers: a table missing from that list would still give right answers, only
+/// slower, and no other test would notice.
+#[test]
+fn every_sq8_table_runs_its_own_kernel_type() {
+    let mut tables: Vec<&'static hnswx_kernels::Kernels<u8>> = Isa::ALL
+        .into_iter()
+        .filter_map(|isa| hnswx_kernels::select_for::<u8>(Choice::Force(isa)).ok())
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    tables.extend(hnswx_kernels::avx512_u8_variants().iter().map(|v| v.1));
+    assert!(tables.len() >= 2, "scalar and portable at least");
+    let mut names = Vec::new();
+    for k in tables {
+        let name = k.with_int_kernel(KernelName);
+        assert!(name.ends_with("IntKernelOf"), "{}: {name}", k.isa());
+        names.push(name);
+    }
+    // Distinct tables, distinct kernel types (the AVX-512 default is one of the variants).
+    names.sort_unstable();
+    names.dedup();
+    let isas = Isa::ALL
+        .into_iter()
+        .filter(|i| i.availability_for::<u8>().is_ok())
+        .count();
+    assert!(names.len() >= isas, "{names:?}");
+}

@@ -660,34 +660,46 @@ fn dot_i16_u8_many_is_exact_for_every_dim() {
     }
 }
 
-/// `dot_i16_u8_many_with` through [`Kernels::with_int_kernel`]'s kernel type.
+/// `dot_i16_u8_many_with` through [`Kernels::with_int_kernel`]'s kernel type, each sum
+/// mapped by [`finish`].
 struct TypedMany<'a> {
     w: &'a [i16],
+    /// The whole code table (`rows` views it).
+    table: &'a [u8],
     rows: Rows<'a, u8>,
     ids: &'a [u32],
     out: &'a mut [f32],
     prefetch: Prefetch,
 }
 
+/// The map [`TypedMany`] applies: it depends on the row's index and its sum.
+fn finish(j: usize, sum: f32) -> f32 {
+    sum * 0.5 + j as f32
+}
+
 impl IntKernelUser for TypedMany<'_> {
     type Output = ();
     #[inline(always)]
     fn run<K: IntKernel>(self, k: K) {
-        assert!(self.w.len() == self.rows.dim() && self.out.len() >= self.ids.len());
-        assert!(self.ids.iter().all(|&id| self.rows.row(id as usize).is_some()));
-        let data = self.rows.row(0).map_or(std::ptr::null(), |r| r.as_ptr());
-        // SAFETY: every id names a row of `rows` (asserted), each `dim` codes at `id *
-        // stride` from row 0; `out` is long enough; the weights come from `random_weight`
-        // or are MAX_INT_WEIGHT.
+        let (dim, stride) = (self.rows.dim(), self.rows.stride());
+        assert!(self.w.len() == dim && self.out.len() >= self.ids.len());
+        assert!(self
+            .ids
+            .iter()
+            .all(|&id| id as usize * stride + dim <= self.table.len()));
+        // SAFETY: every id's `dim` codes at `id * stride` lie inside `table` (asserted), from
+        // whose start the pointer is taken; `out` is long enough; the weights come from
+        // `random_weight` or are MAX_INT_WEIGHT.
         unsafe {
-            k.dot_many(
+            k.dot_many_then(
                 self.w.as_ptr(),
-                data,
-                self.rows.stride(),
-                self.rows.dim(),
+                self.table.as_ptr(),
+                stride,
+                dim,
                 self.ids,
                 self.out.as_mut_ptr(),
                 self.prefetch,
+                finish,
             )
         }
     }
@@ -745,14 +757,18 @@ fn dot_i16_u8_many_equals_one_to_one() {
                             let mut typed = vec![f32::NAN; out.len()];
                             k.with_int_kernel(TypedMany {
                                 w: &w,
+                                table: table.get(),
                                 rows,
                                 ids: &ids,
                                 out: &mut typed,
                                 prefetch,
                             });
+                            // `finish` sees each row's index and sum once: a map that depends
+                            // on both.
+                            let mapped: Vec<f32> = out.iter().enumerate().map(|(j, &x)| finish(j, x)).collect();
                             assert!(
-                                out.iter().zip(&typed).all(|(a, b)| a.to_bits() == b.to_bits()),
-                                "{} with_int_kernel ({prefetch:?}) differs: {out:?} vs {typed:?}",
+                                mapped.iter().zip(&typed).all(|(a, b)| a.to_bits() == b.to_bits()),
+                                "{} with_int_kernel ({prefetch:?}) differs: {mapped:?} vs {typed:?}",
                                 k.isa()
                             );
                         }

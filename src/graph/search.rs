@@ -526,8 +526,11 @@ impl Index {
     /// tables' walk, `benches/results/zen4/prefetch-ab.txt`): sift5k 1.025× with the AVX2
     /// kernels and 1.028× with VNNI, fashion-mnist 1.033×, minilm 1.021×, the mixture 1.010×.
     pub(crate) fn search_layer(&self, s: &mut Scratch, q: *const f32, ep: u32, ef: usize, layer: usize, exclude: u32) {
-        match self.codes.as_ref().and_then(|c| Some((c, c.sq8_kernels()?))) {
-            Some((codes, kernels)) if s.nav_on => kernels.with_int_kernel(Walk {
+        let sq8 = s
+            .nav_on
+            .then(|| self.codes.as_ref().and_then(|c| Some((c, c.sq8_kernels()?))));
+        match sq8.flatten() {
+            Some((codes, kernels)) => kernels.with_int_kernel(Walk {
                 index: self,
                 codes,
                 s,
@@ -783,9 +786,11 @@ mod tests {
     #[test]
     fn the_inlined_sq8_walk_matches_the_table_walk() {
         let mut rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64(0x51a8);
+        // L2 at 300-d: rows long enough for the constants' prefetch.
         for (metric, dim) in [
             (Metric::L2, 24),
             (Metric::L2, 100),
+            (Metric::L2, 300),
             (Metric::InnerProduct, 37),
             (Metric::Cosine, 64),
         ] {
@@ -804,7 +809,12 @@ mod tests {
                 let (ep, _) = start.unwrap();
                 assert!(s.nav_on, "{metric:?} {dim}: the walk should read the codes");
                 let q = s.query.as_ptr();
-                for ef in [10, 32, 33, 90] {
+                // With and without the kernels' prefetch (this small index walks without).
+                for (ef, prefetch) in [10, 32, 33, 90]
+                    .into_iter()
+                    .flat_map(|ef| [(ef, Prefetch::Off), (ef, Prefetch::Ahead)])
+                {
+                    s.walk_prefetch = prefetch;
                     s.distances = 0;
                     index.walk(&mut s, q, ep, ef, 0, u32::MAX, Tables);
                     let want: Vec<(u32, u32)> = s.pool.iter().map(|(d, id)| (d.to_bits(), id)).collect();
@@ -821,7 +831,7 @@ mod tests {
                         exclude: u32::MAX,
                     });
                     let got: Vec<(u32, u32)> = s.pool.iter().map(|(d, id)| (d.to_bits(), id)).collect();
-                    assert_eq!(got, want, "{metric:?} dim {dim} ef {ef}");
+                    assert_eq!(got, want, "{metric:?} dim {dim} ef {ef} {prefetch:?}");
                     assert_eq!(s.distances, counted, "{metric:?} dim {dim} ef {ef}: distances");
                     assert_eq!(got.len(), ef.min(n), "{metric:?} dim {dim} ef {ef}: pool not full");
                 }

@@ -806,11 +806,7 @@ impl Codes {
                 // SAFETY: forwarded from the caller: rows in bounds and published (their
                 // constants written before them, by the same writer), `wi` (bounded by
                 // `prepare`) and `out` sized.
-                unsafe {
-                    self.score_sq8(scale, bias, ids, out, prefetch, |base, stride, dim| {
-                        kernels.dot_i16_u8_many_unchecked(wi, base, stride, dim, ids, out, prefetch)
-                    })
-                }
+                unsafe { self.score_sq8_with(*kernels, wi, scale, bias, ids, out, prefetch) }
             }
             Table::F16 { kernel } => {
                 // SAFETY: forwarded from the caller: `q` holds `dim` floats, each id's row
@@ -831,13 +827,15 @@ impl Codes {
         }
     }
 
-    /// [`score`](Self::score) on SQ8 codes with the integer kernel `k` of the codes'
-    /// table ([`sq8_kernels`](Self::sq8_kernels)), called directly, so that a walk generic
-    /// over it has the kernel inlined, and with each row's constant added as its sum is made.
-    /// The same results as `score`, bit for bit (the same sums, the same expression).
+    /// [`score`](Self::score) on SQ8 codes with the integer kernel `k`: the codes' table
+    /// itself (what `score` passes), or its kernel as a type (from
+    /// [`sq8_kernels`](Self::sq8_kernels)`.with_int_kernel`), which a walk generic over it
+    /// has inlined, each row's constant then added as its sum is made. Every `k` of the table
+    /// gives the same sums, and the constant goes in by the same expression, so the results
+    /// are the same bit for bit.
     ///
     /// # Safety
-    /// As for [`score`](Self::score), on SQ8 codes; `k` came from this table.
+    /// As for [`score`](Self::score), on SQ8 codes; `k` is this codes' table or came from it.
     #[allow(clippy::too_many_arguments)]
     #[inline(always)]
     pub unsafe fn score_sq8_with<K: IntKernel>(
@@ -854,8 +852,8 @@ impl Codes {
         debug_assert!(ids.iter().all(|&id| (id as usize) < self.capacity));
         let (base, stride, dim) = (self.ptr.as_ptr().cast_const(), self.stride, self.dim);
         // SAFETY: forwarded from the caller, as in `score`: rows (and their constants) in
-        // bounds and published, `wi` bounded, `out` sized. The kernel calls `finish` with `j <
-        // ids.len()` only.
+        // bounds and published, `wi` bounded, `out` sized. `IntKernel` (sealed) calls
+        // `finish` only with `j < ids.len()`.
         unsafe {
             self.prefetch_consts(ids, prefetch);
             match self.consts {
@@ -875,45 +873,6 @@ impl Codes {
         if let (Some(consts), Prefetch::Ahead, true) = (self.consts, prefetch, self.stride >= PREFETCH_CONSTS_FROM) {
             for &id in ids {
                 hnswx_kernels::prefetch(consts.as_ptr().wrapping_add(id as usize).cast(), 4);
-            }
-        }
-    }
-
-    /// The SQ8 scores through the table: `dot(base, stride, dim)` (the integer kernel into
-    /// `out`), then `bias + scale · dot + row constant` in place.
-    ///
-    /// # Safety
-    /// As for [`score`](Self::score) on SQ8 codes; `dot` writes `ids.len()` sums to `out`.
-    #[allow(clippy::too_many_arguments)]
-    #[inline(always)]
-    unsafe fn score_sq8(
-        &self,
-        scale: f32,
-        bias: f32,
-        ids: &[u32],
-        out: *mut f32,
-        prefetch: Prefetch,
-        dot: impl FnOnce(*const u8, usize, usize),
-    ) {
-        self.prefetch_consts(ids, prefetch);
-        // SAFETY: forwarded from the caller: rows in bounds and published (their constants
-        // written before them, by the same writer), `out` sized.
-        unsafe {
-            dot(self.ptr.as_ptr(), self.stride, self.dim);
-            match self.consts {
-                Some(consts) => {
-                    for (j, &id) in ids.iter().enumerate() {
-                        let o = out.add(j);
-                        *o = bias + scale * *o + consts.add(id as usize).read();
-                    }
-                }
-                // Inner product and cosine: no row constant (it is 0).
-                None => {
-                    for j in 0..ids.len() {
-                        let o = out.add(j);
-                        *o = bias + scale * *o;
-                    }
-                }
             }
         }
     }

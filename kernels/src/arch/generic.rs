@@ -514,15 +514,26 @@ pub(crate) unsafe fn gather_int<V: IntDot>(
     unsafe {
         if dim > INT_CHUNK {
             gather(one, w, base, stride, dim, ids, count, out, prefetch);
-            for j in 0..count {
-                *out.add(j) = finish(j, *out.add(j));
-            }
+            finish_in_place(out, count, finish);
             return;
         }
         match prefetch {
             Prefetch::Ahead => gather_int_rows::<V, true>(w, base, stride, dim, ids, count, out, finish),
             Prefetch::Off => gather_int_rows::<V, false>(w, base, stride, dim, ids, count, out, finish),
         }
+    }
+}
+
+/// `out[j] = finish(j, out[j])` for `j < count`, in order: the second pass of a kernel that
+/// cannot map its sums as it makes them.
+///
+/// # Safety
+/// `out` valid for `count` reads and writes.
+#[inline(always)]
+pub(crate) unsafe fn finish_in_place(out: *mut f32, count: usize, finish: impl Fn(usize, f32) -> f32) {
+    for j in 0..count {
+        // SAFETY: `j < count` (caller).
+        unsafe { *out.add(j) = finish(j, *out.add(j)) };
     }
 }
 

@@ -2,7 +2,11 @@
 //! type, [`generic::Load`] for the row elements it widens (`u8` codes, `f16`), and
 //! instantiates the generic algorithms with [`instantiate_float!`] and [`instantiate_codes!`]
 //! inside functions that carry its `#[target_feature]`. Each instruction set's module then
-//! holds three submodules with a `KERNELS` table each: `f32_rows`, `f16_rows`, `u8_codes`.
+//! holds three submodules with a `KERNELS` table each: `f32_rows`, `f16_rows`, `u8_codes`
+//! (AVX-512 has three SQ8 ones). An SQ8 module also has its integer kernel as a type,
+//! `IntKernelOf` ([`crate::IntKernel`]), and `run_int`, which runs a caller's generic code
+//! inside a function with the module's `#[target_feature]`
+//! ([`crate::Kernels::with_int_kernel`]).
 
 pub(crate) mod generic;
 pub(crate) mod portable;
@@ -105,7 +109,7 @@ pub(crate) use instantiate_float;
 /// codes (one-to-one and one-to-many) and its `KERNELS` table, as [`instantiate_float!`]
 /// does for float rows. The vector type must implement [`generic::Load<u8>`](generic::Load).
 macro_rules! instantiate_codes {
-    ($module:ident, $isa:expr, $kind:expr, $vector:ty, $int:ty $(, $feature:literal)?) => {
+    ($module:ident, $isa:expr, $vector:ty, $int:ty $(, $feature:literal)?) => {
         pub(crate) mod $module {
             #[allow(unused_imports)]
             use super::*;
@@ -143,13 +147,14 @@ macro_rules! instantiate_codes {
             }
 
             /// `idot_many`'s body, each sum mapped by `finish(j, sum)` before it is stored:
-            /// inlined into `idot_many` (the identity) and into the code a caller runs with
-            /// this table's `crate::IntKernel` (only ever called from functions compiled with
-            /// this instruction set: `idot_many` and what `run_int` runs).
+            /// inlined into `idot_many` (the identity) and, through `IntKernelOf`, into the
+            /// code `run_int` runs. Compiled for this instruction set where it is inlined into
+            /// a function that is (those two, when the caller's code is inlined into
+            /// `run_int` as `crate::IntKernelUser` asks); elsewhere its intrinsics are called
+            /// out of line: as sound, only slower.
             ///
             /// # Safety
-            /// As for `crate::IntManyFn`, inside a function compiled for this instruction
-            /// set.
+            /// As for `crate::IntManyFn`, on a CPU with this instruction set.
             #[allow(clippy::too_many_arguments)]
             #[inline(always)]
             unsafe fn idot_many_then(
@@ -180,7 +185,7 @@ macro_rules! instantiate_codes {
                 }
             }
 
-            $crate::arch::code_table!($isa, $kind, dot, idot, idot_many, idot_many_then $(, $feature)?);
+            $crate::arch::code_table!($isa, dot, idot, idot_many, idot_many_then $(, $feature)?);
         }
     };
 }
@@ -256,7 +261,7 @@ pub(crate) use table;
 /// table of `u8` codes, the integer kernel as a type ([`crate::IntKernel`]) and `run_int`,
 /// which runs a [`crate::IntKernelUser`] compiled for this instruction set.
 macro_rules! code_table {
-    ($isa:expr, $kind:expr, $dot:ident, $idot:ident, $idot_many:ident, $idot_many_then:ident $(, $feature:literal)?) => {
+    ($isa:expr, $dot:ident, $idot:ident, $idot_many:ident, $idot_many_then:ident $(, $feature:literal)?) => {
         // The raw one-to-many ABI (`crate::OneToManyFn`).
         #[allow(clippy::too_many_arguments)]
         $(#[target_feature(enable = $feature)])?
@@ -295,7 +300,6 @@ macro_rules! code_table {
                 idot_many: $idot_many,
                 prepare_l2,
                 prepare_ip,
-                kind: $kind,
             },
         };
 
@@ -304,6 +308,8 @@ macro_rules! code_table {
         /// only on a CPU with this instruction set.
         #[derive(Clone, Copy)]
         pub(crate) struct IntKernelOf(());
+
+        impl $crate::sealed::IntSealed for IntKernelOf {}
 
         impl $crate::IntKernel for IntKernelOf {
             #[inline(always)]
@@ -318,9 +324,13 @@ macro_rules! code_table {
                 prefetch: $crate::Prefetch,
                 finish: impl Fn(usize, f32) -> f32,
             ) {
+                debug_assert!(stride >= dim);
                 // SAFETY: the pointers are the caller's (`IntKernel::dot_many_then`, as
-                // `IntManyFn`); the CPU has this instruction set (an `IntKernelOf` exists);
-                // inlined into a function compiled for it, or else called as a function.
+                // `IntManyFn`); the CPU has this instruction set (an `IntKernelOf` exists only
+                // there). Inlined into code compiled for it (what `run_int` runs, when the
+                // user's code is inlined as `IntKernelUser` asks), the kernel is compiled for
+                // it; anywhere else its intrinsics are called out of line, as sound on this
+                // CPU, only slower.
                 unsafe { $idot_many_then(w, base, stride, dim, ids.as_ptr(), ids.len(), out, prefetch, finish) }
             }
         }

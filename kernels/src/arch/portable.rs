@@ -92,10 +92,4 @@ impl Load<f16> for f32x8 {
 
 super::instantiate_float!(f32_rows, f32, Isa::Portable, f32x8);
 super::instantiate_float!(f16_rows, half::f16, Isa::Portable, f32x8);
-super::instantiate_codes!(
-    u8_codes,
-    Isa::Portable,
-    crate::sealed::IntKind::Portable,
-    f32x8,
-    crate::arch::generic::Lanes
-);
+super::instantiate_codes!(u8_codes, Isa::Portable, f32x8, crate::arch::generic::Lanes);

@@ -137,18 +137,9 @@ pub(crate) mod u8_codes {
         // writable, and readable once `idot_many` wrote it.
         unsafe {
             idot_many(w, base, stride, dim, ids, count, out, prefetch);
-            for j in 0..count {
-                *out.add(j) = finish(j, *out.add(j));
-            }
+            crate::arch::generic::finish_in_place(out, count, finish);
         }
     }
 
-    crate::arch::code_table!(
-        Isa::Scalar,
-        crate::sealed::IntKind::Scalar,
-        dot,
-        idot,
-        idot_many,
-        idot_many_then
-    );
+    crate::arch::code_table!(Isa::Scalar, dot, idot, idot_many, idot_many_then);
 }

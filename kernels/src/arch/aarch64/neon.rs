@@ -224,4 +224,4 @@ impl IntDot for NeonInt {
     }
 }
 
-crate::arch::instantiate_codes!(u8_codes, Isa::Neon, crate::sealed::IntKind::Neon, Neon, NeonInt, "neon");
+crate::arch::instantiate_codes!(u8_codes, Isa::Neon, Neon, NeonInt, "neon");

@@ -174,11 +174,4 @@ impl IntDot for Avx2Int {
     }
 }
 
-crate::arch::instantiate_codes!(
-    u8_codes,
-    Isa::Avx2,
-    crate::sealed::IntKind::Avx2,
-    Avx2,
-    Avx2Int,
-    "avx2,fma"
-);
+crate::arch::instantiate_codes!(u8_codes, Isa::Avx2, Avx2, Avx2Int, "avx2,fma");

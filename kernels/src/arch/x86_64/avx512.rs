@@ -191,23 +191,14 @@ impl IntDot for VnniInt {
 crate::arch::instantiate_codes!(
     u8_codes_vnni,
     Isa::Avx512,
-    crate::sealed::IntKind::Avx512Vnni,
     Avx512,
     VnniInt,
     "avx512f,avx512bw,avx512vnni"
 );
-crate::arch::instantiate_codes!(
-    u8_codes_bw,
-    Isa::Avx512,
-    crate::sealed::IntKind::Avx512Bw,
-    Avx512,
-    Avx512Int,
-    "avx512f,avx512bw"
-);
+crate::arch::instantiate_codes!(u8_codes_bw, Isa::Avx512, Avx512, Avx512Int, "avx512f,avx512bw");
 crate::arch::instantiate_codes!(
     u8_codes,
     Isa::Avx512,
-    crate::sealed::IntKind::Avx512Avx2,
     Avx512,
     crate::arch::x86_64::avx2::Avx2Int,
     "avx512f,avx2"
