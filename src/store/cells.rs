@@ -117,7 +117,7 @@ impl<T> Cells<T> {
     }
 
     /// `len` zeroed cells, or `None` if the allocation fails (no abort). The memory comes
-    /// from [`Zeroed`]: untouched pages cost nothing until used, and a table of 1 MiB or more
+    /// from [`Zeroed`]: untouched pages cost nothing until used, and a table of 2 MiB or more
     /// (the link tables of a large index) is mapped and advised to use transparent huge
     /// pages, as the vector slab is, since a search reads one link row per visited node all
     /// over it.

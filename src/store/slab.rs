@@ -80,8 +80,8 @@ enum SlabOwner {
 /// Slabs from [`HUGE_FROM`] up are mapped directly (Linux), aligned to 2 MiB and advised to
 /// use transparent huge pages (`madvise(MADV_HUGEPAGE)`) before any page is touched: a search
 /// touches rows all over the slab, and with 4 KiB pages most of those touches also miss the
-/// TLB. The advice covers the size rounded up to whole huge pages, so that the last one can be
-/// a huge page too (it may then hold up to 2 MiB that the table does not use).
+/// TLB. The advice covers the table's own bytes: the huge pages it fills whole are huge, the
+/// rest of it keeps 4 KiB pages, so no memory goes to pages the table does not use.
 /// `HNSWX_HUGEPAGES=0` turns this off (for comparisons). Smaller slabs, and other systems, use
 /// the global allocator's `alloc_zeroed`.
 pub(crate) enum Zeroed {
@@ -97,14 +97,17 @@ pub(crate) enum Zeroed {
     },
 }
 
-/// Tables from this size up get huge pages. 1 MiB (4 MiB until the thirteenth session): on a
-/// Zen 4, sift5k's tables (2.6 MB of vectors, 0.66 MB each of codes and links) in huge pages
-/// from 1 MiB (so the vectors, which the rerank reads) or from 256 KiB (all three) made its SQ8
-/// walk with the AVX2 kernels 1.01–1.03× faster (paired rounds, 9 or 10 of 11 rounds faster),
-/// the native one 0.99–1.00×, its f32 walk 1.01× (`benches/results/zen4/prefetch-ab.txt`).
-/// Small, but it costs at most the rest of one huge page per table. Not lower: below 1 MiB a
-/// huge page would more than double the table's memory.
-const HUGE_FROM: usize = 1 << 20;
+/// Tables from this size up get huge pages: the smallest that can hold one whole (aligned)
+/// huge page. 4 MiB until the thirteenth session: on a Zen 4, sift5k's tables (2.6 MB of
+/// vectors, 0.66 MB each of codes and links) in huge pages from 1 MiB (so the vectors, which
+/// the rerank reads) or from 256 KiB (all three, the advice rounded up to whole huge pages)
+/// made its SQ8 walk with the AVX2 kernels 1.01–1.03× faster (paired rounds, 9 or 10 of 11
+/// rounds faster), the native one 0.99–1.00×, its f32 walk 1.01×
+/// (`benches/results/zen4/prefetch-ab.txt`). The advice covers only the table's own bytes, so
+/// only the huge pages it fills whole are huge: rounding it up made each table's last huge
+/// page whole too, but cost up to 2 MiB of memory per table (sift5k's bench process 16.9 →
+/// 18.5 MB; fashion-mnist 3,347 → 3,365 resident bytes per vector, past hnswlib's 3,329).
+const HUGE_FROM: usize = 2 << 20;
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
 
@@ -119,8 +122,7 @@ impl Zeroed {
     pub(crate) fn new(bytes: usize) -> Option<Zeroed> {
         #[cfg(target_os = "linux")]
         if bytes >= HUGE_FROM && want_huge_pages() {
-            let advised = bytes.checked_next_multiple_of(HUGE_PAGE)?;
-            let len = advised.checked_add(HUGE_PAGE)?;
+            let len = bytes.checked_add(HUGE_PAGE)?;
             // SAFETY: an anonymous private mapping of `len` bytes at an address the kernel
             // chooses: no existing memory is affected. The kernel zero-fills it.
             let base = unsafe {
@@ -141,7 +143,7 @@ impl Zeroed {
             let ptr = unsafe { base.cast::<u8>().add(offset) };
             // SAFETY: advice on our own mapping, before any page is touched; it changes no
             // contents (a kernel without THP refuses it, which we ignore).
-            unsafe { libc::madvise(ptr.cast(), advised, libc::MADV_HUGEPAGE) };
+            unsafe { libc::madvise(ptr.cast(), bytes, libc::MADV_HUGEPAGE) };
             return Some(Zeroed::Mapped {
                 ptr: NonNull::new(ptr)?,
                 base,
