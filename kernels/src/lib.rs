@@ -331,8 +331,10 @@ pub trait IntKernel: Copy + sealed::IntSealed {
     /// `out[j] = finish(j, Σᵢ wᵢ·cᵢ)` over row `ids[j]` (`dim` codes at `base + ids[j] *
     /// stride`), the sums exactly as [`Kernels::dot_i16_u8_many_unchecked`] of the table it
     /// came from gives them. `finish` is called exactly once for each `j < ids.len()` (and
-    /// with nothing else): by the SIMD tables' kernels as each sum is made (a row constant
-    /// added, say), by the others in a second pass over `out`.
+    /// with nothing else): as each sum is made (a row constant added, say) by every table's
+    /// kernel type but the scalar one, for rows up to 2048 codes; in a second pass over
+    /// `out` for longer rows, by the scalar table and by a table used as an `IntKernel`
+    /// itself.
     ///
     /// # Safety
     /// As for [`Kernels::dot_i16_u8_many_unchecked`].

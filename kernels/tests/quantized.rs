@@ -687,6 +687,15 @@ impl IntKernelUser for TypedMany<'_> {
             .ids
             .iter()
             .all(|&id| id as usize * stride + dim <= self.table.len()));
+        // `finish` must see each row's index exactly once, and no other (callers index with
+        // it unchecked).
+        let count = self.ids.len();
+        let seen = std::cell::RefCell::new(vec![0u32; count]);
+        let counted = |j: usize, sum: f32| {
+            assert!(j < count, "finish called with j = {j} for {count} rows");
+            seen.borrow_mut()[j] += 1;
+            finish(j, sum)
+        };
         // SAFETY: every id's `dim` codes at `id * stride` lie inside `table` (asserted), from
         // whose start the pointer is taken; `out` is long enough; the weights come from
         // `random_weight` or are MAX_INT_WEIGHT.
@@ -699,9 +708,13 @@ impl IntKernelUser for TypedMany<'_> {
                 self.ids,
                 self.out.as_mut_ptr(),
                 self.prefetch,
-                finish,
+                counted,
             )
         }
+        assert!(
+            seen.into_inner().iter().all(|&n| n == 1),
+            "finish not called once per row"
+        );
     }
 }
 

@@ -98,15 +98,16 @@ pub(crate) enum Zeroed {
 }
 
 /// Tables from this size up get huge pages: the smallest that can hold one whole (aligned)
-/// huge page. 4 MiB until the thirteenth session: on a Zen 4, sift5k's tables (2.6 MB of
-/// vectors, 0.66 MB each of codes and links) in huge pages from 1 MiB (so the vectors, which
-/// the rerank reads) or from 256 KiB (all three, the advice rounded up to whole huge pages)
-/// made its SQ8 walk with the AVX2 kernels 1.01–1.03× faster (paired rounds, 9 or 10 of 11
-/// rounds faster), the native one 0.99–1.00×, its f32 walk 1.01×
+/// huge page. 4 MiB until the thirteenth session. Trials there, on a Zen 4, both with the
+/// advice rounded up to whole huge pages: sift5k's tables (2.6 MB of vectors, 0.66 MB each of
+/// codes and links) in huge pages from 1 MiB (so the vectors, which the rerank reads) or from
+/// 256 KiB (all three) made its SQ8 walk with the AVX2 kernels 1.01–1.03× faster (paired
+/// rounds, 9 or 10 of 11 rounds faster), the native one 0.99–1.00×, its f32 walk 1.01×
 /// (`benches/results/zen4/prefetch-ab.txt`). The advice covers only the table's own bytes, so
-/// only the huge pages it fills whole are huge: rounding it up made each table's last huge
+/// only the huge pages it fills whole become huge: rounding it up made each table's last huge
 /// page whole too, but cost up to 2 MiB of memory per table (sift5k's bench process 16.9 →
 /// 18.5 MB; fashion-mnist 3,347 → 3,365 resident bytes per vector, past hnswlib's 3,329).
+#[cfg_attr(not(target_os = "linux"), allow(dead_code))]
 const HUGE_FROM: usize = 2 << 20;
 #[cfg(target_os = "linux")]
 const HUGE_PAGE: usize = 2 << 20;
@@ -462,12 +463,12 @@ mod tests {
         }
     }
 
-    /// Allocations on either side of the huge-page threshold, and sizes that are and are not
-    /// whole huge pages: zeroed, aligned, every byte writable (the rounded advice must not
-    /// shrink what the caller may use), freed on drop.
+    /// Allocations on either side of the huge-page threshold (and of the old one, 4 MiB), of
+    /// sizes that are and are not whole huge pages: zeroed, aligned (mapped ones to a huge
+    /// page), every byte writable, freed on drop.
     #[test]
     fn zeroed_tables_around_the_huge_page_threshold() {
-        for bytes in [64, HUGE_FROM - 1, HUGE_FROM, 2 << 20, (3 << 20) + 1, (4 << 20) + 4096] {
+        for bytes in [64, 1 << 20, HUGE_FROM - 1, HUGE_FROM, (3 << 20) + 1, (4 << 20) + 4096] {
             let z = Zeroed::new(bytes).expect("allocation");
             let p = z.ptr().as_ptr();
             assert_eq!(p as usize % SLAB_ALIGN, 0, "{bytes} bytes: alignment");

@@ -290,7 +290,7 @@ macro_rules! code_table {
         }
 
         /// This instruction set's SQ8 kernels. Only reachable through `crate::select_for`,
-        /// which checks the CPU first.
+        /// `crate::auto_for` and `crate::avx512_u8_variants`, which check the CPU first.
         pub(crate) static KERNELS: $crate::Kernels<u8> = $crate::Kernels {
             isa: $isa,
             fns: $crate::sealed::CodeFns {
