@@ -526,10 +526,11 @@ impl Index {
     /// tables' walk, `benches/results/zen4/prefetch-ab.txt`): sift5k 1.025× with the AVX2
     /// kernels and 1.028× with VNNI, fashion-mnist 1.033×, minilm 1.021×, the mixture 1.010×.
     pub(crate) fn search_layer(&self, s: &mut Scratch, q: *const f32, ep: u32, ef: usize, layer: usize, exclude: u32) {
-        let sq8 = s
-            .nav_on
-            .then(|| self.codes.as_ref().and_then(|c| Some((c, c.sq8_kernels()?))));
-        match sq8.flatten() {
+        let sq8 = match &self.codes {
+            Some(codes) if s.nav_on => codes.sq8_kernels().map(|kernels| (codes, kernels)),
+            _ => None,
+        };
+        match sq8 {
             Some((codes, kernels)) => kernels.with_int_kernel(Walk {
                 index: self,
                 codes,
